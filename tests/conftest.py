@@ -1,0 +1,27 @@
+"""Shared test setup: offline, deterministic, CPU, and where the shared test data lives."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+# CUBETTS_TESTDATA points elsewhere, e.g. on a machine where ../shared is absent.
+TESTDATA = Path(os.environ.get("CUBETTS_TESTDATA", REPO.parent / "shared" / "testdata"))
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def testdata() -> Path:
+    if not TESTDATA.is_dir():
+        pytest.skip(f"shared test data not found at {TESTDATA}")
+    return TESTDATA
