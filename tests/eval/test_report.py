@@ -1,0 +1,38 @@
+import json
+import math
+
+import torch
+
+from eval.report import environment, load_published, md_table, models_match, write_reports
+
+
+def test_published_rows_all_name_their_source():
+    for name in ("zero_shot_tts", "codec_reconstruction"):
+        table = load_published(name)
+        assert table["protocol"] and table["rows"]
+        for row in table["rows"]:
+            assert row["system"] and row["source"] and row["checked"]
+            assert 0 < row["wer_pct"] < 20  # percent, not a fraction
+            for key in ("sim_o", "sim", "stoi"):
+                assert key not in row or 0 < row[key] <= 1
+
+
+def test_only_the_papers_models_count_as_comparable():
+    table = load_published("zero_shot_tts")
+    whisper = {"backend": "whisper (transformers)", "model": "openai/whisper-large-v3"}
+    assert models_match(whisper, {"backend": "wavlm-ecapa"}, table) == {"asr": True, "speaker": True}
+    assert models_match({**whisper, "model": "/models/whisper-large-v3/"}, None, table)["asr"]
+    assert not models_match({**whisper, "model": "openai/whisper-large-v3-turbo"}, None, table)["asr"]
+    assert not models_match({"backend": "pocketsphinx", "model": "en-us"}, {"backend": "resemblyzer"},
+                            table)["speaker"]
+
+
+def test_reports_are_valid_json_with_missing_scores_as_null(tmp_path):
+    report = {"scores": {"pesq": float("nan"), "rows": [1.5, float("inf")]},
+              "environment": environment(torch.device("cpu"))}
+    json_path, md_path = write_reports(tmp_path, report, md_table(["a|b", "c"], [[1, "x|y"]]))
+    data = json.loads(json_path.read_text())  # strict JSON: no NaN literals
+    assert data["scores"] == {"pesq": None, "rows": [1.5, None]}
+    assert data["environment"]["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert "x\\|y" in md_path.read_text()
+    assert not math.isnan(data["environment"]["cpu_count"])
