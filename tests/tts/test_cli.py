@@ -1,0 +1,25 @@
+import soundfile as sf
+
+from tts.cli import main
+
+from .conftest import speechlike
+
+
+def test_synth_writes_a_wav_and_reports_errors(tiny_model, tiny_codec, tmp_path, capsys):
+    tiny_model.save_pretrained(tmp_path / "tts")
+    tiny_codec.save_pretrained(tmp_path / "codec")
+    sf.write(tmp_path / "ref.wav", speechlike(2.0).numpy(), 16000)
+    common = ["synth", "--ref", str(tmp_path / "ref.wav"), "--ref-text", "hello there my friend",
+              "--model", str(tmp_path / "tts"), "--codec", str(tmp_path / "codec"), "--device", "cpu",
+              "--nfe", "4", "--seed", "1"]
+    assert main(common + ["--text", "Good morning.", "--out", str(tmp_path / "out.wav")]) == 0
+    data, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 16000 and data.ndim == 1 and len(data) > 0
+    assert main(common + ["--text", " ", "--out", str(tmp_path / "x.wav")]) == 2
+    assert "error: text is empty" in capsys.readouterr().err
+    assert main(common + ["--text", "Hi.", "--out", str(tmp_path / "x.wav"), "--nfe", "0"]) == 2
+    assert "nfe" in capsys.readouterr().err
+    bad_ref = ["--ref", str(tmp_path / "missing.wav")]
+    assert main(common + bad_ref + ["--text", "Hi.", "--out", str(tmp_path / "x.wav")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()

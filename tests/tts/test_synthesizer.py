@@ -1,0 +1,149 @@
+import csv
+
+import pytest
+import soundfile as sf
+import torch
+
+from codec import AudioError, load_audio
+from tts import Synthesizer, SynthesisOptions, TextError
+from tts.splice import cut_at_pause, frame_db
+
+from .conftest import speechlike
+
+SR = 16000
+REF_TEXT = "hello there, my good friend."
+OPTS = SynthesisOptions(nfe=4, seed=7)
+
+
+class FakeASR:
+    def __init__(self, text=REF_TEXT):
+        self.text, self.calls = text, []
+
+    def __call__(self, wav, sample_rate):
+        self.calls.append((wav.shape[0], sample_rate))
+        return self.text
+
+
+@pytest.fixture
+def tts(tiny_model, tiny_codec):
+    return Synthesizer(tiny_model, tiny_codec, transcriber=FakeASR(), options=OPTS)
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return speechlike(3.0)
+
+
+def test_synthesize_is_deterministic_with_a_seed(tts, ref):
+    wav, sr = tts.synthesize("Good morning.", ref, SR, REF_TEXT)
+    assert sr == 16000 and wav.dim() == 1 and wav.shape[0] > 0 and torch.isfinite(wav).all()
+    again, _ = tts.synthesize("Good morning.", ref, SR, REF_TEXT)
+    assert torch.equal(wav, again)
+    other, _ = tts.synthesize("Good morning.", ref, SR, REF_TEXT, seed=8)
+    assert other.shape != wav.shape or not torch.equal(other, wav)
+
+
+def test_batch_equals_single_and_chunks_batch_alike(tts, ref):
+    texts = ["Good morning.", "The quick brown fox jumps over the lazy dog. It was not amused, not at all!"]
+    opts = OPTS.replace(max_chunk_seconds=1.5)  # the second text becomes several pieces
+    assert len(tts.plan(1, texts[1], tts.prepare_reference(ref, SR, REF_TEXT, opts), opts)) > 1
+    batch, _ = tts.synthesize_batch(texts, ref, SR, REF_TEXT, opts)
+    one_by_one, _ = tts.synthesize_batch(texts, ref, SR, REF_TEXT, opts.replace(batch_size=1))
+    single, _ = tts.synthesize(texts[1], ref, SR, REF_TEXT, opts)
+    for a, b in [(batch[1], single), (batch[0], one_by_one[0]), (batch[1], one_by_one[1])]:
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+
+
+def test_duration_follows_phones_speed_and_override(tts, ref):
+    r = tts.prepare_reference(ref, SR, REF_TEXT, OPTS)
+    text = "Seven short words are spoken right here."
+    (piece,) = tts.plan(0, text, r, OPTS)
+    units = tts.tokenizer.count_units(tts.tokenizer.tokenize(text))
+    assert piece.frames == round(r.latent.shape[0] * units / r.units)
+    (fast,) = tts.plan(0, text, r, OPTS.replace(speed=2.0))
+    assert abs(fast.frames - piece.frames / 2) <= 1
+    long_text = " ".join(["This sentence is here to fill time."] * 6)
+    pieces = tts.plan(0, long_text, r, OPTS.replace(duration=4.0, max_chunk_seconds=2.0))
+    assert len(pieces) > 1 and abs(sum(p.frames for p in pieces) - 200) <= len(pieces)
+    wav, _ = tts.synthesize(text, ref, SR, REF_TEXT, duration=1.0, crossfade_seconds=0.0)
+    assert wav.shape[0] <= 50 * 320
+
+
+@pytest.mark.parametrize("text, message", [("", "empty"), ("  ", "empty"), ("?! ...", "nothing speakable")])
+def test_bad_text(tts, ref, text, message):
+    with pytest.raises(TextError, match=message):
+        tts.synthesize(text, ref, SR, REF_TEXT)
+    with pytest.raises(TextError, match="text 1: .*" + message):
+        tts.synthesize_batch(["fine", text], ref, SR, REF_TEXT)
+
+
+def test_bad_reference_audio(tts, ref, tmp_path):
+    cases = [
+        (torch.zeros(3 * SR), SR, "silent"),
+        (1e-5 * torch.randn(3 * SR), SR, "silent"),
+        (torch.cat([torch.zeros(SR), speechlike(0.6), torch.zeros(SR)]), SR, "at least 1 s"),
+        (torch.full((SR,), float("nan")), SR, "NaN"),
+        (ref, None, "ref_sr is required"),
+        ((ref * 1000).long(), SR, "float"),
+        (torch.zeros(3, 3, SR), SR, "shape"),
+    ]
+    for wav, sr, message in cases:
+        with pytest.raises(AudioError, match=message):
+            tts.synthesize("Hello.", wav, sr, REF_TEXT)
+    garbage = tmp_path / "bad.wav"
+    garbage.write_bytes(b"not audio at all" * 10)
+    with pytest.raises(AudioError, match="cannot read"):
+        tts.synthesize("Hello.", garbage, ref_text=REF_TEXT)
+    with pytest.raises(AudioError, match="not found"):
+        tts.synthesize("Hello.", tmp_path / "missing.wav", ref_text=REF_TEXT)
+    with pytest.raises(TextError, match="ref_text"):
+        tts.synthesize("Hello.", ref, SR, "...")
+
+
+def test_asr_transcribes_only_when_no_transcript(tts, ref):
+    tts.synthesize("Hello.", ref, SR, REF_TEXT)
+    assert tts.transcriber.calls == []
+    tts.synthesize("Hello.", ref, SR)
+    ((n, sr),) = tts.transcriber.calls
+    assert sr == SR and n <= ref.shape[0]
+    tts.transcriber.text = " "
+    with pytest.raises(TextError, match="ASR"):
+        tts.synthesize("Hello.", ref, SR)
+
+
+def test_long_reference_is_cut_at_a_pause(tts):
+    long = speechlike(20.0, pauses=[(6.0, 6.5), (12.0, 12.5)])
+    r = tts.prepare_reference(long, SR, None, OPTS)
+    assert 11.9 * SR < r.wav.shape[0] < 12.5 * SR
+    assert r.latent.shape[0] == (r.wav.shape[0] - 400) // 320 + 1
+    with pytest.raises(AudioError, match="max_ref_seconds"):
+        tts.prepare_reference(long, SR, "a transcript of the whole clip", OPTS)
+
+
+def test_from_pretrained_and_file_reference(tiny_model, tiny_codec, ref, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "tts")
+    tiny_codec.save_pretrained(tmp_path / "codec")
+    sf.write(tmp_path / "ref.wav", (ref * 0.5).numpy(), 24000)  # another rate: resampled on the way in
+    tts = Synthesizer.from_pretrained(tmp_path / "tts", tmp_path / "codec", "cpu")
+    wav, sr = tts.synthesize("Hello there.", tmp_path / "ref.wav", ref_text=REF_TEXT, nfe=4, seed=0)
+    direct = Synthesizer(tiny_model, tiny_codec, FakeASR())
+    expected, _ = direct.synthesize("Hello there.", tmp_path / "ref.wav", ref_text=REF_TEXT, nfe=4, seed=0)
+    torch.testing.assert_close(wav, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_real_speech_reference(tts, testdata):
+    folder = testdata / "realspeech"
+    with open(folder / "manifest.tsv") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+                if r["file"].startswith("libritts_test_clean")][:2]
+    clips = [load_audio(folder / r["file"], target_sr=SR)[0] for r in rows]
+    ref = tts.prepare_reference(clips[0], SR, rows[0]["transcript"], OPTS)
+    assert ref.units >= len(rows[0]["transcript"].split()) and ref.latent.shape[1] == 128
+    # Real speech over 15 s: cut where the level is far below the loudest frame, and within 15 s.
+    joined = torch.cat(clips * 3)
+    cut = cut_at_pause(joined, SR, 15.0)
+    assert cut is not None and cut.shape[0] <= 15 * SR
+    around = joined[cut.shape[0] - 160: cut.shape[0] + 160]
+    assert frame_db(around, SR).max() < frame_db(joined, SR).max() - 30
+    assert tts.prepare_reference(joined, SR, None, OPTS).wav.shape[0] <= 15 * SR
