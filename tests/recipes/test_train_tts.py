@@ -1,0 +1,85 @@
+import dataclasses
+import shutil
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from recipes.checkpoint import list_checkpoints
+from recipes.shards import load_stats
+from recipes.train_tts import Collate, TTSTrainConfig, main, train
+from tts.model import TTSModel
+from tts.text import build_tokenizer
+
+# The tiny preset (60 steps: checkpoints at 30 and 60) on batches small enough for a busy CPU.
+CONFIG = dataclasses.replace(TTSTrainConfig.tiny(), max_frames=400)
+
+
+@pytest.fixture(scope="module")
+def straight(latents, tiny_codec, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("straight")
+    return run_dir, train(CONFIG, latents, run_dir, codec=str(tiny_codec), cpu=True)
+
+
+def test_end_to_end_loss_goes_down_and_checkpoints_load(straight, latents):
+    run_dir, losses = straight
+    assert len(losses) == CONFIG.max_steps
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < 0.85 * first, (first, last)  # about 1.9 → 1.4
+    checkpoints = list_checkpoints(run_dir / "checkpoints")
+    assert [c.name for c in checkpoints] == ["step-00000030", "step-00000060"]
+    ema = TTSModel.from_pretrained(checkpoints[-1] / "ema")
+    raw = TTSModel.from_pretrained(checkpoints[-1] / "model")
+    assert not torch.equal(ema.dit.out_proj.weight, raw.dit.out_proj.weight)
+    torch.testing.assert_close(raw.latent_norm.mean, load_stats(latents)["mean"])
+
+
+def test_tensorboard_has_loss_curve_and_audio(straight):
+    run_dir, _ = straight
+    events = EventAccumulator(str(run_dir / "logs"), size_guidance={"audio": 0, "scalars": 0}).Reload()
+    steps = [e.step for e in events.Scalars("train/loss")]
+    assert steps == list(range(CONFIG.log_every, CONFIG.max_steps + 1, CONFIG.log_every))
+    assert {"samples/generated", "samples/ground_truth"} <= set(events.Tags()["audio"])
+
+
+def test_killed_and_resumed_run_repeats_the_straight_run(straight, latents, tiny_codec, tmp_path):
+    _, reference = straight
+    first = train(CONFIG, latents, tmp_path, codec=str(tiny_codec), until_step=25, cpu=True)  # mid log window
+    second = train(CONFIG, latents, tmp_path, codec=str(tiny_codec), until_step=45, cpu=True)
+    assert first == reference[:25] and second == reference[25:45]
+    # Killed at step 45 before its checkpoint was written: steps 31-45 are lost, but were logged.
+    shutil.rmtree(tmp_path / "checkpoints" / "step-00000045")
+    third = train(CONFIG, latents, tmp_path, codec=str(tiny_codec), cpu=True)
+    assert third == reference[30:]  # exactly: same data order, random states, optimizer and EMA
+    curves = [[(e.step, e.value) for e in EventAccumulator(str(d / "logs")).Reload().Scalars("train/loss")]
+              for d in (straight[0], tmp_path)]
+    assert curves[0] == curves[1]
+    for name in ("model", "ema"):
+        a = TTSModel.from_pretrained(straight[0] / "checkpoints" / "step-00000060" / name).state_dict()
+        b = TTSModel.from_pretrained(tmp_path / "checkpoints" / "step-00000060" / name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_command_line(latents, tmp_path):
+    main(["--config", "tiny", "--shards", str(latents), "--run-dir", str(tmp_path), "--until-step", "2", "--cpu"])
+    assert [c.name for c in list_checkpoints(tmp_path / "checkpoints")] == ["step-00000002"]
+    main(["--shards", str(latents), "--run-dir", str(tmp_path), "--until-step", "3", "--cpu"])  # resumes
+    assert [c.name for c in list_checkpoints(tmp_path / "checkpoints")] == ["step-00000002", "step-00000003"]
+
+
+def test_resuming_with_another_config_is_refused(straight, latents):
+    run_dir, _ = straight
+    with pytest.raises(ValueError, match="different config"):
+        train(dataclasses.replace(CONFIG, lr=1.0), latents, run_dir, cpu=True)
+
+
+def test_collate_pads_and_masks():
+    tok = build_tokenizer("char")
+    items = [{"id": "a", "text": "hello there", "latent": torch.ones(5, 128)},
+             {"id": "b", "text": "hi", "latent": torch.ones(3, 128)},
+             {"id": "c", "text": "...", "latent": torch.ones(4, 128)}]  # nothing speakable: dropped
+    batch = Collate(tok)(items)
+    assert batch["latent"].shape == (2, 5, 128)
+    assert batch["mask"].tolist() == [[True] * 5, [True] * 3 + [False] * 2]
+    assert batch["text"].shape == (2, len(tok.encode("hello there")))
+    assert batch["text"][1, 2:].eq(0).all()
