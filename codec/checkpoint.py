@@ -26,10 +26,12 @@ class CheckpointError(RuntimeError):
 _WEIGHT_NORM = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
 
 
-def resolve(path_or_repo_id: str | os.PathLike, subfolder: str | None = None, revision: str | None = None) -> Path:
+def fetch(path_or_repo_id: str | os.PathLike, what: str, subfolder: str | None = None,
+          revision: str | None = None, allow_patterns: list[str] | None = None) -> Path:
     """A local file or directory as is; otherwise a hub repo id, downloaded once into the HF cache.
 
-    In a hub snapshot the first of `config.json` (our format) or a `*.ckpt` (released) is used.
+    Returns the local path (for a repo: its snapshot folder, or `subfolder` inside it). `what` names
+    the thing in error messages ("codec checkpoint", "TTS model").
     """
     local = Path(path_or_repo_id).expanduser()
     if subfolder:
@@ -38,22 +40,31 @@ def resolve(path_or_repo_id: str | os.PathLike, subfolder: str | None = None, re
         return local
     repo_id = str(path_or_repo_id)
     if repo_id.count("/") != 1 or repo_id.startswith((".", "/", "~")):
-        raise CheckpointError(f"codec checkpoint not found: {local} is not a file or directory "
+        raise CheckpointError(f"{what} not found: {local} is not a file or directory "
                               f"(and {repo_id!r} is not a hub repo id of the form 'owner/name')")
+    if subfolder:
+        allow_patterns = [f"{subfolder}/{p}" for p in allow_patterns or ["**"]]
     try:
         from huggingface_hub import snapshot_download
 
-        patterns = [f"{subfolder}/**"] if subfolder else None
-        root = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
-    except Exception as err:
-        raise CheckpointError(f"codec checkpoint {repo_id!r} is not a local path and could not be fetched "
+        root = Path(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns))
+    except Exception as err:  # offline, unknown repo, network: one message for all
+        raise CheckpointError(f"{what} {repo_id!r} is not a local path and could not be fetched "
                               f"from the hub: {type(err).__name__}: {err}") from None
-    root = root / subfolder if subfolder else root
-    if (root / "config.json").is_file():
+    return root / subfolder if subfolder else root
+
+
+def resolve(path_or_repo_id: str | os.PathLike, subfolder: str | None = None, revision: str | None = None) -> Path:
+    """A codec checkpoint: a saved directory or a released `.ckpt`, local or from the hub.
+
+    In a hub snapshot the first of `config.json` (our format) or a `*.ckpt` (released) is used.
+    """
+    root = fetch(path_or_repo_id, "codec checkpoint", subfolder, revision)
+    if root.is_file() or (root / "config.json").is_file():
         return root
     ckpts = sorted(root.rglob("*.ckpt"))
     if not ckpts:
-        raise CheckpointError(f"hub snapshot of {repo_id!r} holds neither config.json nor a .ckpt file")
+        raise CheckpointError(f"{root} holds neither config.json nor a .ckpt file (a codec checkpoint)")
     return ckpts[-1]
 
 

@@ -76,8 +76,12 @@ class WavCubeEncoder(nn.Module):
         """Latent frames for clips of `lengths` samples."""
         return self.wavlm._get_feat_extract_output_lengths(lengths).long()
 
-    def features(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """WavLM's `last_hidden_state` `(B, N, hidden)` and the frame mask `(B, N)`."""
+    def features(self, wav: torch.Tensor, lengths: torch.Tensor,
+                 wavlm: WavLMModel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """WavLM's `last_hidden_state` `(B, N, hidden)` and the frame mask `(B, N)`.
+
+        `wavlm` replaces the encoder's own WavLM (codec training runs a frozen teacher this way).
+        """
         if self.config.normalize_input:
             wav = normalize_clips(wav, lengths)
         sample_mask = length_mask(lengths, wav.shape[1])
@@ -86,7 +90,7 @@ class WavCubeEncoder(nn.Module):
         padded = bool((lengths < wav.shape[1]).any())
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
-            out = self.wavlm(wav, attention_mask=sample_mask.long() if padded else None)
+            out = (wavlm or self.wavlm)(wav, attention_mask=sample_mask.long() if padded else None)
         hidden = out.last_hidden_state
         return hidden, length_mask(frames, hidden.shape[1])
 

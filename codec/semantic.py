@@ -22,7 +22,7 @@ from transformers import WavLMConfig, WavLMModel
 from transformers.models.wavlm.modeling_wavlm import WavLMEncoderLayer, WavLMEncoderLayerStableLayerNorm
 
 from .checkpoint import CheckpointError
-from .encoder import EncoderConfig, normalize_clips
+from .encoder import EncoderConfig
 from .losses import AdversarialConfig, MelLoss
 from .model import WavCube, WavCubeConfig
 
@@ -159,12 +159,6 @@ class CodecTrainingModel(nn.Module):
         self.load_state_dict(state, strict=False)
         self.teacher.load_state_dict(self.codec.encoder.wavlm.state_dict(), strict=True)
 
-    def _teacher_features(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """What `WavCubeEncoder.features` computes, with the frozen teacher's WavLM (unpadded input)."""
-        if self.config.codec.encoder.normalize_input:
-            wav = normalize_clips(wav, lengths)
-        return self.teacher(wav).last_hidden_state
-
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         c = self.config
         encoder = self.codec.encoder
@@ -176,7 +170,7 @@ class CodecTrainingModel(nn.Module):
         else:
             hidden, mask = encoder.features(wav, lengths)
             with torch.no_grad():
-                target = self._teacher_features(wav, lengths)
+                target, _ = encoder.features(wav, lengths, wavlm=self.teacher)
         latent = encoder.project(hidden, mask)  # (B, N, 128)
         semantic = semantic_loss(self.semantic(latent, mask).float(), target.float(), mask)
         # Stage 1 trains the acoustic decoder on a fixed latent: the waveform losses must not shape it.

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from codec.audio import atomic_write
-from codec.checkpoint import CheckpointError
+from codec.checkpoint import CheckpointError, fetch
 from codec.model import load_strict
 
 from .dit import DiT, DiTConfig
@@ -179,18 +179,8 @@ class TTSModel(nn.Module):
 
 
 def _resolve(path: str | os.PathLike) -> Path:
-    """A local directory as is; otherwise a hub repo id, downloaded (or found in the hub cache)."""
-    local = Path(path)
-    if local.is_dir():
-        if not (local / CONFIG_NAME).is_file():
-            raise CheckpointError(f"{local} has no {CONFIG_NAME}: not a saved TTS model")
-        return local
-    if local.exists() or str(path).count("/") != 1:
-        raise CheckpointError(f"TTS model not found: {path} is neither a model directory nor a hub repo id")
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id=str(path), allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
-    except Exception as err:  # offline, unknown repo, network: one message for all
-        raise CheckpointError(f"TTS model {str(path)!r} is not a local directory and could not be fetched "
-                              f"from the hub: {type(err).__name__}: {err}") from None
+    """A saved TTS model: a local directory, or a hub repo id (downloaded once into the HF cache)."""
+    local = fetch(path, "TTS model", allow_patterns=[CONFIG_NAME, WEIGHTS_NAME])
+    if not (local / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{local} has no {CONFIG_NAME}: not a saved TTS model")
+    return local
