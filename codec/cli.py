@@ -17,6 +17,13 @@ DEFAULT_CHECKPOINT = "yhaha/WavCube"  # the released checkpoints on the Hugging 
 DEFAULT_SUBFOLDER = "WavCube"  # or "WavCube-Pro"
 
 
+def codec_subfolder(checkpoint: str, subfolder: str | None) -> str | None:
+    """The hub subfolder to load: as given, else `DEFAULT_SUBFOLDER` for the default repo."""
+    if subfolder is None and checkpoint == DEFAULT_CHECKPOINT:
+        return DEFAULT_SUBFOLDER
+    return subfolder or None
+
+
 class UsageError(ValueError):
     """Bad paths or file contents given on the command line."""
 
@@ -67,9 +74,7 @@ def load_codec(args: argparse.Namespace) -> WavCube:
         import json
 
         config = WavCubeConfig.from_dict(json.loads(Path(args.config).read_text()))
-    subfolder = args.subfolder
-    if subfolder is None and args.checkpoint == DEFAULT_CHECKPOINT:
-        subfolder = DEFAULT_SUBFOLDER
+    subfolder = codec_subfolder(args.checkpoint, args.subfolder)
     codec = WavCube.from_pretrained(args.checkpoint, config=config, subfolder=subfolder)
     return codec.to(pick_device(args.device))
 

@@ -8,7 +8,9 @@ import sys
 
 from codec.audio import AudioError, save_audio
 from codec.checkpoint import CheckpointError
-from codec.cli import DEFAULT_CHECKPOINT as DEFAULT_CODEC, DEFAULT_SUBFOLDER as DEFAULT_CODEC_SUBFOLDER, pick_device
+from codec.cli import DEFAULT_CHECKPOINT as DEFAULT_CODEC
+from codec.cli import DEFAULT_SUBFOLDER as DEFAULT_CODEC_SUBFOLDER
+from codec.cli import codec_subfolder, pick_device
 
 from .asr import DEFAULT_ASR_MODEL
 from .options import add_option_arguments, options_from_args
@@ -39,9 +41,7 @@ def run_synth(args: argparse.Namespace) -> None:
     from .synthesizer import Synthesizer
 
     options = options_from_args(args)  # before loading models: bad options fail fast
-    subfolder = args.codec_subfolder
-    if subfolder is None and args.codec == DEFAULT_CODEC:
-        subfolder = DEFAULT_CODEC_SUBFOLDER
+    subfolder = codec_subfolder(args.codec, args.codec_subfolder)
     codec_kwargs = {"subfolder": subfolder} if subfolder else {}
     tts = Synthesizer.from_pretrained(args.model, args.codec, pick_device(args.device), args.asr_model,
                                       options, **codec_kwargs)

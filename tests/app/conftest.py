@@ -1,0 +1,91 @@
+"""Tiny random models, reference files of every kind a user may upload, and the app served on localhost."""
+import os
+import socket
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+
+from app.models import ModelStatus, describe_device  # noqa: E402
+from codec import WavCube, WavCubeConfig  # noqa: E402
+from tts import Synthesizer, SynthesisOptions  # noqa: E402
+from tts.model import TTSConfig, TTSModel  # noqa: E402
+
+SR = 16000
+REF_TEXT = "hello there, my good friend."
+# Few solver steps: the tests check the app's plumbing, not the sound.
+OPTIONS = SynthesisOptions(nfe=4)
+
+
+class FakeASR:
+    """Stands in for Whisper: returns a fixed transcript and counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, wav, sample_rate):
+        self.calls += 1
+        return REF_TEXT
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tiny models run fastest on one thread; two threads on a shared 2-core machine stall for seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def voice_like(seconds: float, seed: int = 0) -> torch.Tensor:
+    """Harmonic syllables 0.2 s long with 0.05 s gaps: loud enough, and not silent, for a reference."""
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * SR)) / SR
+    wav = sum(torch.sin(2 * torch.pi * k * 140 * t) / k for k in range(1, 6)) * 0.2 * ((t % 0.25) < 0.2)
+    return (wav + 0.001 * torch.randn(t.shape, generator=gen)).float()
+
+
+@pytest.fixture(scope="session")
+def synthesizer() -> Synthesizer:
+    torch.manual_seed(0)
+    return Synthesizer(TTSModel(TTSConfig.tiny()), WavCube(WavCubeConfig.tiny()), transcriber=FakeASR(),
+                       options=OPTIONS)
+
+
+@pytest.fixture(scope="session")
+def status() -> ModelStatus:
+    return ModelStatus(tts="tiny random TTS (tests)", codec="tiny random WavCube (tests)", asr="fake ASR (tests)",
+                       device="cpu", warnings=describe_device(torch.device("cpu"))[1])
+
+
+@pytest.fixture(scope="session")
+def refs(tmp_path_factory) -> dict:
+    """Reference uploads by kind: good, silent, short, unreadable, wrong type."""
+    d = tmp_path_factory.mktemp("refs")
+    files = {"good": d / "voice.wav", "silent": d / "silence.wav", "short": d / "short.wav",
+             "unreadable": d / "broken.wav", "wrong_type": d / "notes.txt"}
+    sf.write(files["good"], voice_like(3.0).numpy(), SR)
+    sf.write(files["silent"], torch.zeros(3 * SR).numpy(), SR)
+    sf.write(files["short"], voice_like(0.5).numpy(), SR)
+    files["unreadable"].write_bytes(b"RIFF but not really a wave file" * 10)
+    files["wrong_type"].write_text("hello there, my good friend.")
+    return {k: str(v) for k, v in files.items()}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served(synthesizer, status):
+    """The app with tiny models, on a free localhost port, for the client and browser tests → its URL."""
+    from app.server import build_app
+
+    demo = build_app(synthesizer, status)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()

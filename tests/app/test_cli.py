@@ -1,0 +1,74 @@
+"""`python -m app`: flags and environment variables, bad flags failing fast, and starting without a checkpoint."""
+import gradio as gr
+import pytest
+
+from app.cli import build_parser, main
+from tts import SynthesisOptions
+from tts.asr import DEFAULT_ASR_MODEL
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    """Records what `main` would serve instead of serving it: [(blocks, launch kwargs)]."""
+    calls = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: calls.append((self, kwargs)))
+    for name in ("CUBETTS_TTS", "CUBETTS_CODEC", "CUBETTS_ASR"):
+        monkeypatch.delenv(name, raising=False)
+    return calls
+
+
+def labelled(demo: gr.Blocks) -> dict:
+    return {b.label: b for b in demo.blocks.values() if getattr(b, "label", None)}
+
+
+def test_environment_variables_are_the_defaults(monkeypatch, launched):
+    args = build_parser().parse_args([])
+    assert (args.tts, args.codec, args.asr, args.host, args.share) == (None, "yhaha/WavCube", DEFAULT_ASR_MODEL,
+                                                                       "127.0.0.1", False)
+    monkeypatch.setenv("CUBETTS_TTS", "runs/tts/ema")
+    monkeypatch.setenv("CUBETTS_CODEC", "codec.ckpt")
+    monkeypatch.setenv("CUBETTS_ASR", "whisper-dir")
+    args = build_parser().parse_args([])
+    assert (args.tts, args.codec, args.asr) == ("runs/tts/ema", "codec.ckpt", "whisper-dir")
+    assert build_parser().parse_args(["--tts", "other"]).tts == "other"
+
+
+def test_starts_without_a_checkpoint_and_says_what_is_missing(launched):
+    assert main(["--port", "7999", "--concurrency", "3", "--max-chars", "50"]) == 0
+    (demo, kwargs), = launched
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7999 and not kwargs["share"]
+    assert demo._queue.default_concurrency_limit == 3
+    status = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-status")
+    assert "no TTS model given" in status.value and "CUBETTS_TTS" in status.value
+    components = labelled(demo)
+    assert components["Steps"].value == SynthesisOptions().nfe and components["Speed"].value == SynthesisOptions().speed
+    assert "Up to 50 characters" in components["Text to speak"].info
+
+
+def test_loads_saved_models_and_their_option_flags(launched, synthesizer, tmp_path):
+    synthesizer.model.save_pretrained(tmp_path / "tts")
+    synthesizer.codec.save_pretrained(tmp_path / "codec")
+    argv = ["--tts", str(tmp_path / "tts"), "--codec", str(tmp_path / "codec"), "--device", "cpu", "--nfe", "16"]
+    assert main(argv) == 0
+    (demo, _), = launched
+    status = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-status")
+    assert str(tmp_path / "tts") in status.value and "Not ready" not in status.value and "slow" in status.value
+    components = labelled(demo)
+    assert components["Steps"].value == 16  # synthesis flags set the page's starting values
+    assert components["CFG strength"].value == SynthesisOptions().cfg
+
+
+@pytest.mark.parametrize("argv, message", [(["--nfe", "0"], "nfe must be a positive"),
+                                           (["--device", "cuda:7"], "CUDA is not available")])
+def test_bad_flags_fail_before_loading_anything(launched, capsys, argv, message):
+    import torch
+
+    if argv[1].startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    assert main(argv) == 2 and message in capsys.readouterr().err and not launched
+
+
+def test_bad_numbers_are_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--concurrency", "0"])
+    assert "must be at least 1" in capsys.readouterr().err

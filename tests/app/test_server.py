@@ -1,0 +1,106 @@
+"""`clone_voice`, the function behind the page and the API: audio for good input, a specific message for bad."""
+import logging
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from app.models import ModelStatus, load_synthesizer
+from app.server import clone_voice
+
+from .conftest import OPTIONS, REF_TEXT, SR
+
+
+def test_returns_audio_and_the_seed_that_repeats_it(synthesizer, refs):
+    stages = []
+    (sr, wav), seed = clone_voice(synthesizer, "Good morning, everyone.", refs["good"], REF_TEXT,
+                                  progress=lambda fraction, desc: stages.append((fraction, desc)))
+    assert sr == SR and wav.dtype == np.int16 and wav.ndim == 1 and wav.shape[0] > SR // 10
+    assert np.abs(wav).max() > 0
+    assert [f for f, _ in stages] == sorted(f for f, _ in stages) and len(stages) >= 3
+    assert any("1 sentence" in desc for _, desc in stages)
+    (_, again), same = clone_voice(synthesizer, "Good morning, everyone.", refs["good"], REF_TEXT, seed=f" {seed} ")
+    assert same == seed and np.array_equal(wav, again)
+    seeds = {clone_voice(synthesizer, "Hi.", refs["good"], REF_TEXT, seed="")[1] for _ in range(3)}
+    assert len(seeds) == 3  # an empty seed is drawn anew each time
+
+
+def test_settings_reach_the_synthesizer(synthesizer, refs):
+    text = "Seven short words are spoken right here."
+    (_, normal), _ = clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=1)
+    (_, fast), _ = clone_voice(synthesizer, text, refs["good"], REF_TEXT, speed=2.0, nfe=2, cfg=0.0, seed=1)
+    assert abs(fast.shape[0] - normal.shape[0] / 2) < 0.1 * normal.shape[0]
+
+
+def test_empty_transcript_is_transcribed(synthesizer, refs):
+    calls = synthesizer.transcriber.calls
+    (_, wav), _ = clone_voice(synthesizer, "Good morning.", refs["good"], "  ", seed=0)
+    assert synthesizer.transcriber.calls == calls + 1 and wav.shape[0] > 0
+
+
+def test_remove_silence_never_lengthens(synthesizer, refs):
+    (_, kept), _ = clone_voice(synthesizer, "One. Two. Three.", refs["good"], REF_TEXT, seed=3)
+    (_, removed), _ = clone_voice(synthesizer, "One. Two. Three.", refs["good"], REF_TEXT, seed=3, remove_silence=True)
+    assert 0 < removed.shape[0] <= kept.shape[0]
+
+
+@pytest.mark.parametrize("text, ref, settings, message", [
+    ("", "good", {}, "Text: enter the text to speak; it is empty"),
+    ("   \n", "good", {}, "Text: enter the text to speak"),
+    ("?! ...", "good", {}, "Text: text has nothing speakable"),
+    ("word " * 300, "good", {}, "Text: it is 1500 characters long; the limit is 1000"),
+    ("Hello.", None, {}, "Reference: upload or record a clip"),
+    ("Hello.", "silent", {}, "Reference: the reference audio is silent"),
+    ("Hello.", "short", {}, r"Reference: the reference holds 0\.\d+ s of sound .* at least 1 s is needed"),
+    ("Hello.", "unreadable", {}, r"Reference: cannot read audio file broken\.wav: .*Accepted formats: \.wav"),
+    ("Hello.", "wrong_type", {}, r"Reference: wrong file type '\.txt' \(notes\.txt\); use an audio file: \.wav"),
+    ("Hello.", "good", {"speed": 0}, "Settings: speed must be positive"),
+    ("Hello.", "good", {"nfe": 2.5}, "Settings: steps must be a whole number"),
+    ("Hello.", "good", {"cfg": -1}, "Settings: cfg and crossfade_seconds must be non-negative"),
+    ("Hello.", "good", {"seed": -3}, "Settings: seed must be a whole number from 0"),
+    ("Hello.", "good", {"seed": "4.5"}, "Settings: seed must be a whole number from 0"),
+    ("Hello.", "good", {"speed": "fast"}, "Settings: could not convert string to float"),
+])
+def test_bad_input_gets_a_specific_message(synthesizer, refs, text, ref, settings, message):
+    with pytest.raises(gr.Error, match=message) as info:
+        clone_voice(synthesizer, text, refs.get(ref), REF_TEXT, **settings)
+    assert refs["good"].rsplit("/", 1)[0] not in info.value.message  # no server paths on the page
+
+
+def test_bad_transcript_gets_a_specific_message(synthesizer, refs, monkeypatch):
+    with pytest.raises(gr.Error, match="Reference: the reference transcript: text has nothing speakable"):
+        clone_voice(synthesizer, "Hello.", refs["good"], "?!")
+    monkeypatch.setattr(synthesizer, "transcriber", lambda wav, sr: "")
+    with pytest.raises(gr.Error, match="Reference: the ASR heard no words in the reference; pass the reference "
+                                       "transcript"):
+        clone_voice(synthesizer, "Hello.", refs["good"], "")
+
+
+def test_unexpected_failure_is_logged_and_answered(synthesizer, refs, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(synthesizer, "synthesize", broken)
+    with caplog.at_level(logging.ERROR, logger="app.server"), pytest.raises(gr.Error, match="RuntimeError: boom"):
+        clone_voice(synthesizer, "Hello.", refs["good"], REF_TEXT)
+    assert "synthesis failed" in caplog.text and "Traceback" in caplog.text
+
+
+def test_missing_checkpoint_says_what_and_how(synthesizer, tmp_path):
+    cpu = torch.device("cpu")
+    loaded, status = load_synthesizer(None, "yhaha/WavCube", "openai/whisper-large-v3-turbo", cpu)
+    assert loaded is None and not status.ready
+    assert "CUBETTS_TTS" in status.problem and "recipes/train_tts.py" in status.problem
+    assert "slow" in status.markdown() and "Not ready" in status.markdown()
+    loaded, status = load_synthesizer(str(tmp_path / "nowhere"), "yhaha/WavCube", "whisper", cpu, OPTIONS)
+    assert loaded is None and f"TTS model not found: {tmp_path / 'nowhere'}" in status.problem
+    assert "train_tts" in status.problem and "CUBETTS_CODEC" not in status.problem  # only the TTS hint
+    synthesizer.model.save_pretrained(tmp_path / "tts")
+    loaded, status = load_synthesizer(str(tmp_path / "tts"), str(tmp_path / "no-codec"), "whisper", cpu, OPTIONS)
+    assert loaded is None and "codec checkpoint not found" in status.problem and "CUBETTS_CODEC" in status.problem
+
+
+def test_ready_status(status):
+    assert status.ready and isinstance(status, ModelStatus)
+    assert "tiny random TTS" in status.markdown() and "Not ready" not in status.markdown()
