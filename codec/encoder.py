@@ -54,6 +54,19 @@ def normalize_clips(wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return (wav - mean) * torch.rsqrt(var + 1e-7) * m
 
 
+def run_wavlm_layers(layers: nn.ModuleList, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """WavLM encoder layers over `(B, N, C)` with a padding mask `(B, N)`; the first computes the position bias."""
+    padded = not bool(mask.all())
+    position_bias = None
+    with warnings.catch_warnings():
+        # WavLM pairs a bool padding mask with a float position bias; torch warns on every call.
+        warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
+        for layer in layers:
+            hidden, position_bias = layer(hidden, attention_mask=mask.long() if padded else None,
+                                          position_bias=position_bias)
+    return hidden
+
+
 class WavCubeEncoder(nn.Module):
     """`forward(wav: (B, T) 16 kHz, lengths: (B,)) → (latent: (B, N, latent_dim), mask: (B, N))`."""
 
@@ -96,15 +109,7 @@ class WavCubeEncoder(nn.Module):
 
     def project(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """WavLM features `(B, N, hidden)` → latent `(B, N, latent_dim)` (zero on padded frames)."""
-        padded = not bool(mask.all())
-        position_bias = None
-        with warnings.catch_warnings():
-            # WavLM pairs a bool padding mask with a float position bias; torch warns on every call.
-            warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
-            for layer in self.layers:
-                hidden, position_bias = layer(hidden, attention_mask=mask.long() if padded else None,
-                                              position_bias=position_bias)
-        return self.bottleneck(hidden) * mask[..., None]
+        return self.bottleneck(run_wavlm_layers(self.layers, hidden, mask)) * mask[..., None]
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden, mask = self.features(wav, lengths)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -22,7 +21,7 @@ from transformers import WavLMConfig, WavLMModel
 from transformers.models.wavlm.modeling_wavlm import WavLMEncoderLayer, WavLMEncoderLayerStableLayerNorm
 
 from .checkpoint import CheckpointError
-from .encoder import EncoderConfig
+from .encoder import EncoderConfig, run_wavlm_layers
 from .losses import AdversarialConfig, MelLoss
 from .model import WavCube, WavCubeConfig
 
@@ -46,15 +45,7 @@ class SemanticDecoder(nn.Module):
         self.layers = nn.ModuleList(layer_cls(wcfg, has_relative_position_bias=(i == 0)) for i in range(config.layers))
 
     def forward(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.projection(latent)
-        padded = not bool(mask.all())
-        position_bias = None
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
-            for layer in self.layers:
-                hidden, position_bias = layer(hidden, attention_mask=mask.long() if padded else None,
-                                              position_bias=position_bias)
-        return hidden
+        return run_wavlm_layers(self.layers, self.projection(latent), mask)
 
 
 def semantic_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ aborts at once.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import signal
 from collections.abc import Callable, Sequence
@@ -21,6 +22,18 @@ from torch.utils.tensorboard import SummaryWriter
 
 from .checkpoint import list_checkpoints, load_training_state, save_checkpoint
 from .config import check_config, record_config
+
+
+def run_parser(doc: str | None, presets: Sequence[str]) -> argparse.ArgumentParser:
+    """The flags every training recipe shares: --config, --run-dir, --until-step, --cpu."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=None, help=f"a preset ({', '.join(presets)}) or a JSON/YAML file; "
+                                                  f"default: the config of the run being resumed")
+    p.add_argument("--run-dir", required=True, help="checkpoints, logs and config of this run; resumed if present")
+    p.add_argument("--until-step", type=int, default=None,
+                   help="stop with a checkpoint at this step, leaving the schedule unchanged (a time slice)")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is available")
+    return p
 
 
 def warmup_cosine(step: int, warmup: int, total: int) -> float:

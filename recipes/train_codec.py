@@ -13,7 +13,6 @@ and `training.pt` (every training module and optimizer); rerunning the command r
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from recipes.checkpoint import list_checkpoints, set_rng_state  # noqa: E402
 from recipes.config import resolve_config  # noqa: E402
 from recipes.crops import CropDataset  # noqa: E402
 from recipes.manifest import read_manifest  # noqa: E402
-from recipes.run import Run, make_loader, set_lr, warmup_cosine  # noqa: E402
+from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
 from recipes.sampler import fixed_batches  # noqa: E402
 
 
@@ -185,15 +184,9 @@ def train(config: CodecTrainConfig, manifest: str | Path, run_dir: str | Path, s
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=None, help=f"a preset ({', '.join(PRESETS)}) or a JSON/YAML file; "
-                                                  f"default: the config of the run being resumed")
+    p = run_parser(__doc__, PRESETS)
     p.add_argument("--manifest", required=True, help="training audio: a manifest from recipes/prepare_data.py")
-    p.add_argument("--run-dir", required=True, help="checkpoints, logs and config of this run; resumed if present")
     p.add_argument("--stage1", default=None, help="stage 2: the stage-1 run folder or checkpoint to start from")
-    p.add_argument("--until-step", type=int, default=None,
-                   help="stop with a checkpoint at this step, leaving the schedule unchanged (a time slice)")
-    p.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is available")
     args = p.parse_args(argv)
     config = resolve_config(CodecTrainConfig, args.config, PRESETS, Path(args.run_dir))
     train(config, args.manifest, args.run_dir, args.stage1, args.until_step, args.cpu)

@@ -11,7 +11,6 @@ format; the EMA one is the model to synthesise with. Rerunning the same command 
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -31,7 +30,7 @@ from codec.model import load_strict  # noqa: E402
 from recipes.checkpoint import set_rng_state  # noqa: E402
 from recipes.config import resolve_config  # noqa: E402
 from recipes.ema import EMA  # noqa: E402
-from recipes.run import Run, make_loader, set_lr, warmup_cosine  # noqa: E402
+from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
 from recipes.sampler import frame_batches  # noqa: E402
 from recipes.shards import LatentDataset, load_stats  # noqa: E402
 from tts.model import WEIGHTS_NAME, TTSConfig, TTSModel  # noqa: E402
@@ -219,17 +218,11 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=None, help=f"a preset ({', '.join(PRESETS)}) or a JSON/YAML file; "
-                                                  f"default: the config of the run being resumed")
+    p = run_parser(__doc__, PRESETS)
     p.add_argument("--shards", required=True, help="latent shards from recipes/extract_latents.py")
-    p.add_argument("--run-dir", required=True, help="checkpoints, logs and config of this run; resumed if present")
     p.add_argument("--codec", default=None, help="codec for TensorBoard audio samples (folder, .ckpt or hub id)")
     p.add_argument("--codec-subfolder", default=None, help="hub subfolder of the codec, e.g. WavCube")
     p.add_argument("--sample-shards", default=None, help="shards to draw the sample utterance from (held-out)")
-    p.add_argument("--until-step", type=int, default=None,
-                   help="stop with a checkpoint at this step, leaving the schedule unchanged (a time slice)")
-    p.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is available")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = resolve_config(TTSTrainConfig, args.config, PRESETS, Path(args.run_dir))
