@@ -58,8 +58,9 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
         progress(0.1, f"reading the reference{', transcribing it' if transcribe else ''} and speaking "
                       f"{sentences} sentence{'s' if sentences > 1 else ''}")
         try:
-            wav, sr = synthesizer.synthesize(text, path, ref_text=(reference_text or "").strip() or None,
-                                             options=options)
+            wav, sr = synthesizer.synthesize(
+                text, path, ref_text=(reference_text or "").strip() or None, options=options,
+                progress=lambda done, total: progress(0.1 + 0.8 * done / total, f"spoken {done} of {total} pieces"))
         except (AudioError, TextError) as err:  # the text was checked above: these are about the reference
             # The synthesizer's messages name its arguments; the page names its fields.
             message = str(err).replace(str(path), path.name).replace("ref_text", "the reference transcript")

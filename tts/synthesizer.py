@@ -27,6 +27,8 @@ from .text import (PUNCTUATION, WORD_BOUNDARY, TextError, build_tokenizer, requi
                    split_sentences)
 
 logger = logging.getLogger(__name__)
+# Called with (pieces done, pieces in all) as generation goes.
+Progress = Callable[[int, int], None]
 
 MIN_REF_SECONDS = 1.0  # less than a second of speech says too little about a voice
 AudioInput = torch.Tensor | np.ndarray | str | os.PathLike
@@ -83,22 +85,24 @@ class Synthesizer:
         return self.codec.sample_rate
 
     def synthesize(self, text: str, ref_wav: AudioInput, ref_sr: int | None = None, ref_text: str | None = None,
-                   options: SynthesisOptions | None = None, **overrides) -> tuple[torch.Tensor, int]:
+                   options: SynthesisOptions | None = None, progress: Progress | None = None,
+                   **overrides) -> tuple[torch.Tensor, int]:
         """Speak `text` in the voice of the reference. Returns `(wav: (T,) float on CPU, sample_rate)`.
 
         `ref_wav` is a waveform `(T,)` / `(C, T)` at `ref_sr`, or an audio file path (then `ref_sr`
         is read from it). `ref_text` is its transcript; when None, the ASR writes one. `overrides`
         are SynthesisOptions fields (`speed`, `nfe`, `cfg`, `seed`, ...) for this call.
+        `progress(done, total)` is called after each generated batch of text pieces.
         Raises TextError for empty or unspeakable text, AudioError for an unreadable, silent or
         too-short reference.
         """
-        wavs, sr = self.synthesize_batch([text], ref_wav, ref_sr, ref_text, options, **overrides)
+        wavs, sr = self.synthesize_batch([text], ref_wav, ref_sr, ref_text, options, progress, **overrides)
         return wavs[0], sr
 
     @torch.inference_mode()
     def synthesize_batch(self, texts: Sequence[str], ref_wav: AudioInput, ref_sr: int | None = None,
                          ref_text: str | None = None, options: SynthesisOptions | None = None,
-                         **overrides) -> tuple[list[torch.Tensor], int]:
+                         progress: Progress | None = None, **overrides) -> tuple[list[torch.Tensor], int]:
         """Many texts in one voice, generated together in batches of `options.batch_size` pieces.
 
         Each text gives what `synthesize` gives it alone with the same seed. Returns
@@ -123,6 +127,8 @@ class Synthesizer:
             batch = pieces[start:start + opts.batch_size]
             for piece, wav in zip(batch, self._generate(batch, ref, seed, opts)):
                 audio[piece.text_index, piece.chunk_index] = wav
+            if progress is not None:
+                progress(len(audio), len(pieces))
         out = []
         for i in range(len(texts)):
             chunks = [audio[key] for key in sorted(k for k in audio if k[0] == i)]

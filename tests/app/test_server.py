@@ -20,6 +20,7 @@ def test_returns_audio_and_the_seed_that_repeats_it(synthesizer, refs):
     assert np.abs(wav).max() > 0
     assert [f for f, _ in stages] == sorted(f for f, _ in stages) and len(stages) >= 3
     assert any("1 sentence" in desc for _, desc in stages)
+    assert any("spoken 1 of 1 pieces" in desc for _, desc in stages)  # the synthesizer reports its batches
     (_, again), same = clone_voice(synthesizer, "Good morning, everyone.", refs["good"], REF_TEXT, seed=f" {seed} ")
     assert same == seed and np.array_equal(wav, again)
     seeds = {clone_voice(synthesizer, "Hi.", refs["good"], REF_TEXT, seed="")[1] for _ in range(3)}

@@ -55,6 +55,15 @@ def test_batch_equals_single_and_chunks_batch_alike(tts, ref):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
 
 
+def test_progress_reports_each_batch_of_pieces(tts, ref):
+    text = "The quick brown fox jumps over the lazy dog. It was not amused, not at all!"
+    opts = OPTS.replace(max_chunk_seconds=1.5, batch_size=1)
+    total = len(tts.plan(0, text, tts.prepare_reference(ref, SR, REF_TEXT, opts), opts))
+    calls = []
+    tts.synthesize(text, ref, SR, REF_TEXT, opts, progress=lambda done, n: calls.append((done, n)))
+    assert total > 1 and calls == [(i, total) for i in range(1, total + 1)]
+
+
 def test_duration_follows_phones_speed_and_override(tts, ref):
     r = tts.prepare_reference(ref, SR, REF_TEXT, OPTS)
     text = "Seven short words are spoken right here."
