@@ -20,7 +20,16 @@ def _deterministic():
     yield
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models run fastest on one thread; two threads on a shared 2-core machine stall for seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
 def testdata() -> Path:
     if not TESTDATA.is_dir():
         pytest.skip(f"shared test data not found at {TESTDATA}")

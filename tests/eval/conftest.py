@@ -5,20 +5,10 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.conftest import TESTDATA  # ../shared/testdata beside the repo, or $CUBETTS_TESTDATA
 
 REALSPEECH = TESTDATA / "realspeech"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models run fastest on one thread; two threads on a shared 2-core machine stall for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

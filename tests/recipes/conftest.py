@@ -29,17 +29,13 @@ def write_clip(src: Path, dst: Path, seconds: float = CLIP_SECONDS) -> float:
 
 
 @pytest.fixture(scope="session")
-def clips_manifest(tmp_path_factory) -> Path:
+def clips_manifest(tmp_path_factory, testdata: Path) -> Path:
     """8 real clips of 2.5 s from 8 utterances, with their transcripts, as a manifest."""
-    from tests.conftest import TESTDATA
-
-    if not TESTDATA.is_dir():
-        pytest.skip(f"shared test data not found at {TESTDATA}")
     root = tmp_path_factory.mktemp("clips")
     utts = []
-    for r in real_rows(TESTDATA, 8):
+    for r in real_rows(testdata, 8):
         path = root / f"{r['id']}.wav"
-        duration = write_clip(TESTDATA / "realspeech" / r["file"], path)
+        duration = write_clip(testdata / "realspeech" / r["file"], path)
         # The first 2.5 s hold only the first words; the full text still trains the pipeline.
         utts.append(Utterance(r["id"], str(path), duration, r["speaker"], r["transcript"]))
     write_manifest(root / "train.tsv", utts)

@@ -6,15 +6,6 @@ from codec import WavCube, WavCubeConfig
 from tts.model import TTSConfig, TTSModel
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread; two threads on a shared 2-core machine stall for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomized(model: TTSModel, seed: int = 0, std: float = 0.1) -> TTSModel:
     """Redraw every weight: adaLN-Zero starts the DiT at a constant zero output, under which no
     sampling option could change anything."""
