@@ -15,6 +15,7 @@ from torch import nn
 from codec.audio import atomic_write
 from codec.checkpoint import CheckpointError, fetch
 from codec.model import load_strict
+from codec.spec import CodecSpec
 
 from .dit import DiT, DiTConfig
 from .flow import integrate, random_span_mask, solver_steps, sway_timesteps
@@ -34,6 +35,7 @@ class TTSConfig:
     audio_drop_prob: float = 0.3  # drop the audio prompt only: the model also learns text-only speech
     cond_drop_prob: float = 0.2  # drop prompt and text: the unconditional branch of CFG
     span_range: tuple[float, float] = (0.7, 1.0)  # fraction of frames to infill, as F5-TTS
+    codec: CodecSpec | None = None  # the codec whose latents the model was trained on
 
     def __post_init__(self):
         if self.tokenizer not in TOKENIZERS:
@@ -70,6 +72,7 @@ class TTSConfig:
         d = dict(d)
         d["dit"] = DiTConfig(**d["dit"])
         d["span_range"] = tuple(d["span_range"])
+        d["codec"] = CodecSpec.from_dict(d["codec"]) if d.get("codec") else None
         return cls(**d)
 
 
