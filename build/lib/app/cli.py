@@ -1,0 +1,71 @@
+"""`python -m app [--tts DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860] ...`: load the models once, serve the page."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from codec.cli import DEFAULT_CHECKPOINT as DEFAULT_CODEC
+from codec.cli import DEFAULT_SUBFOLDER as DEFAULT_CODEC_SUBFOLDER
+from codec.cli import codec_subfolder
+from codec.cli import UsageError, pick_device
+from tts.asr import DEFAULT_ASR_MODEL
+from tts.options import add_option_arguments, options_from_args
+
+from .models import load_synthesizer
+from .server import DEFAULT_MAX_CHARS, build_app
+
+# A reference needs at most 15 s (longer ones are cut); 20 MB holds minutes of 16-bit WAV.
+MAX_UPLOAD = "20mb"
+
+
+def _positive_int(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m app", description="cubetts voice-cloning web app and API")
+    parser.add_argument("--tts", default=env.get("CUBETTS_TTS") or None,
+                        help="TTS model directory or hub id (env CUBETTS_TTS); without one the page starts "
+                             "and says how to get one (default: %(default)s)")
+    parser.add_argument("--codec", default=env.get("CUBETTS_CODEC") or DEFAULT_CODEC,
+                        help="codec directory, released .ckpt or hub id (env CUBETTS_CODEC; default: %(default)s)")
+    parser.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo (default: "
+                                                  f"{DEFAULT_CODEC_SUBFOLDER!r} for {DEFAULT_CODEC})")
+    parser.add_argument("--asr", default=env.get("CUBETTS_ASR") or DEFAULT_ASR_MODEL,
+                        help="Whisper directory or hub id, for references given without a transcript "
+                             "(env CUBETTS_ASR; default: %(default)s)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (the GPU when there is one), cpu, cuda, cuda:1, ... (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on; 0.0.0.0 serves the network (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
+    parser.add_argument("--concurrency", type=_positive_int, default=1,
+                        help="requests synthesised at once; the others wait in the queue (default: %(default)s)")
+    parser.add_argument("--max-chars", type=_positive_int, default=DEFAULT_MAX_CHARS,
+                        help="longest text accepted, in characters (default: %(default)s)")
+    parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    add_option_arguments(parser.add_argument_group("synthesis defaults (the page's starting values and the API's)"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        options = options_from_args(args)
+        device = pick_device(args.device)
+    except (ValueError, UsageError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    subfolder = codec_subfolder(args.codec, args.codec_subfolder)
+    synthesizer, status = load_synthesizer(args.tts, args.codec, args.asr, device, options,
+                                           {"subfolder": subfolder} if subfolder else {})
+    demo = build_app(synthesizer, status, args.max_chars, args.concurrency)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
+    return 0

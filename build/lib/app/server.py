@@ -1,0 +1,200 @@
+"""The web page and its API: `build_app(synthesizer, status) -> gr.Blocks`, and `clone_voice`, the one
+function behind both the page's button and the `/clone_voice` API endpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import numbers
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+
+from codec.audio import AUDIO_SUFFIXES, AudioError
+from tts import Synthesizer, SynthesisOptions, TextError
+from tts.text import require_speakable, split_sentences
+
+from .models import ModelStatus
+from .silence import MAX_PAUSE_SECONDS, shorten_pauses
+
+logger = logging.getLogger(__name__)
+
+# About a minute of speech: longer texts tie a GPU up for long enough that a shared server's queue
+# stalls. Raise it with --max-chars on a private server.
+DEFAULT_MAX_CHARS = 1000
+# Generated audio and uploads in Gradio's cache are deleted after a day, checked every hour.
+CACHE_CLEANUP = (3600, 86400)
+
+Progress = Callable[[float, str], None]
+
+
+class InputError(ValueError):
+    """User input that cannot be synthesised; its message is shown on the page as it is."""
+
+
+def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, reference_text: str | None = None,
+                speed: float | None = None, nfe: int | None = None, cfg: float | None = None,
+                seed: int | str | None = None, remove_silence: bool = False, *, max_chars: int = DEFAULT_MAX_CHARS,
+                progress: Progress | None = None) -> tuple[tuple[int, np.ndarray], int]:
+    """Speak `text` in the voice of the `reference` audio file.
+
+    Settings left as None take the synthesizer's defaults (`synthesizer.options`); an empty
+    `reference_text` has the ASR transcribe the reference; a None seed draws one. Returns
+    `((sample_rate, wav: (T,) int16), seed)`, the seed being the one used, so a result can be
+    repeated. Raises `gr.Error` with a specific message for bad input, and for any other failure
+    (which is logged with its traceback); the server goes on serving.
+    """
+    progress = progress or (lambda fraction, desc: None)
+    try:
+        progress(0.0, "checking the input")
+        sentences = _check_text(text, max_chars)
+        path = _check_reference(reference)
+        options = _options(synthesizer.options, speed, nfe, cfg, seed)
+        transcribe = not (reference_text and reference_text.strip())
+        progress(0.1, f"reading the reference{', transcribing it' if transcribe else ''} and speaking "
+                      f"{sentences} sentence{'s' if sentences > 1 else ''}")
+        try:
+            wav, sr = synthesizer.synthesize(
+                text, path, ref_text=(reference_text or "").strip() or None, options=options,
+                progress=lambda done, total: progress(0.1 + 0.8 * done / total, f"spoken {done} of {total} pieces"))
+        except (AudioError, TextError) as err:  # the text was checked above: these are about the reference
+            # The synthesizer's messages name its arguments; the page names its fields.
+            message = str(err).replace(str(path), path.name).replace("ref_text", "the reference transcript")
+            raise InputError(f"Reference: {message}") from None
+        progress(0.9, "finishing")
+        if remove_silence:
+            wav = shorten_pauses(wav, sr)
+        pcm = (wav.clamp(-1.0, 1.0) * 32767).round().to(torch.int16).numpy()  # what a 16-bit WAV holds
+        return (sr, pcm), options.seed
+    except InputError as err:
+        raise gr.Error(str(err), title="Cannot synthesise this") from None
+    except torch.cuda.OutOfMemoryError:
+        logger.exception("out of GPU memory")
+        raise gr.Error("The GPU ran out of memory: try a shorter text, or try again when the server is less busy.",
+                       title="Server busy") from None
+    except Exception as err:
+        logger.exception("synthesis failed")
+        raise gr.Error(f"Synthesis failed: {type(err).__name__}: {err}. Details are in the server log.",
+                       title="Error") from None
+
+
+def _options(defaults: SynthesisOptions, speed, nfe, cfg, seed) -> SynthesisOptions:
+    """Validated options for one request; a None seed is drawn here, so that it can be shown."""
+    changes = {}
+    try:
+        if speed is not None:
+            changes["speed"] = float(speed)
+        if nfe is not None:
+            if float(nfe) != int(float(nfe)):
+                raise ValueError(f"steps must be a whole number, got {nfe}")
+            changes["nfe"] = int(float(nfe))
+        if cfg is not None:
+            changes["cfg"] = float(cfg)
+        changes["seed"] = _seed(seed, defaults.seed)
+        return defaults.replace(**changes)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise InputError(f"Settings: {err}") from None
+
+
+def _seed(seed: str | float | None, default: int | None) -> int:
+    """The seed typed on the page ("" = random), or given by the API as a number or string."""
+    if isinstance(seed, str):
+        seed = seed.strip() or None
+    if seed is None:
+        return default if default is not None else secrets.randbelow(2**31)
+    if isinstance(seed, str) and seed.isascii() and seed.isdigit():
+        value = int(seed)
+    elif isinstance(seed, numbers.Real) and not isinstance(seed, bool) and float(seed).is_integer():
+        value = int(seed)
+    else:
+        value = -1
+    if not 0 <= value < 2**63:
+        raise ValueError(f"seed must be a whole number from 0 to 2^63 - 1, or empty for a random one, got {seed!r}")
+    return value
+
+
+def _check_text(text: str | None, max_chars: int) -> int:
+    """Raise InputError for text that cannot be spoken; return its number of sentences."""
+    if text is None or not text.strip():
+        raise InputError("Text: enter the text to speak; it is empty")
+    if len(text) > max_chars:
+        raise InputError(f"Text: it is {len(text)} characters long; the limit is {max_chars}. "
+                         f"Split it, or ask the server's operator for a higher --max-chars.")
+    try:
+        return len(split_sentences(require_speakable(text)))
+    except TextError as err:
+        raise InputError(f"Text: {err}") from None
+
+
+def _check_reference(reference: str | None) -> Path:
+    if not reference:
+        raise InputError("Reference: upload or record a clip of the voice to clone (3 to 15 s of speech)")
+    path = Path(reference)
+    if path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise InputError(f"Reference: wrong file type {path.suffix or '(none)'!r} ({path.name}); "
+                         f"use an audio file: {', '.join(AUDIO_SUFFIXES)}")
+    return path
+
+
+def build_app(synthesizer: Synthesizer | None, status: ModelStatus, max_chars: int = DEFAULT_MAX_CHARS,
+              concurrency: int = 1) -> gr.Blocks:
+    """The page, with its queue: at most `concurrency` requests run at once, the rest wait in line.
+
+    With `synthesizer=None` (no models loaded) the page still renders and every request is answered
+    with `status.problem`. The sliders start at the synthesizer's option defaults.
+    """
+    defaults = synthesizer.options if synthesizer is not None else SynthesisOptions()
+    info = {f.name: f.metadata["help"] for f in dataclasses.fields(SynthesisOptions)}
+
+    # Parameters with a default may be left out by API clients: they get the component's starting value
+    # (the slider defaults), or None where the component starts empty.
+    def synthesize(text: str, reference: str | None, reference_text: str | None = None, speed: float | None = None,
+                   steps: float | None = None, cfg_strength: float | None = None, seed: str | None = None,
+                   remove_silence: bool = False, progress=gr.Progress()) -> tuple[tuple[int, np.ndarray], str]:
+        """Speak `text` in the voice of `reference` (an audio file). An empty `reference_text` is transcribed
+        automatically; an empty seed is drawn at random. Returns the speech (16 kHz WAV) and the seed used."""
+        if synthesizer is None:
+            raise gr.Error(f"The models are not loaded: {status.problem}", title="Not ready")
+        audio, seed_used = clone_voice(synthesizer, text, reference, reference_text, speed, steps, cfg_strength, seed,
+                                       remove_silence, max_chars=max_chars,
+                                       progress=lambda fraction, desc: progress(fraction, desc=desc))
+        return audio, str(seed_used)
+
+    with gr.Blocks(title="cubetts voice cloning", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
+        gr.Markdown("# cubetts: zero-shot voice cloning\nType a text, give a few seconds of someone's voice, "
+                    "and hear the text spoken in that voice.")
+        gr.Markdown(status.markdown(), elem_id="model-status")
+        with gr.Row():
+            with gr.Column():
+                text = gr.Textbox(label="Text to speak", lines=6, placeholder="Type what the voice should say.",
+                                  info=f"Up to {max_chars} characters; long texts are spoken sentence by sentence.")
+                reference = gr.Audio(label="Reference voice", sources=["upload", "microphone"], type="filepath",
+                                     elem_id="reference")
+                reference_text = gr.Textbox(label="Reference transcript (optional)", lines=2,
+                                            placeholder="Leave empty to transcribe the reference automatically.")
+                with gr.Accordion("Advanced settings", open=False):
+                    speed = gr.Slider(min(0.5, defaults.speed), max(2.0, defaults.speed), value=defaults.speed,
+                                      step=0.05, label="Speed", info=info["speed"])
+                    steps = gr.Slider(1, max(64, 2 * defaults.nfe), value=defaults.nfe, step=1, label="Steps",
+                                      info=info["nfe"])
+                    cfg_strength = gr.Slider(0.0, max(5.0, 2 * defaults.cfg), value=defaults.cfg, step=0.1,
+                                             label="CFG strength", info=info["cfg"])
+                    # A textbox, not gr.Number: an empty gr.Number is sent as 0, and empty must mean random.
+                    seed = gr.Textbox("" if defaults.seed is None else str(defaults.seed), label="Seed",
+                                      placeholder="random", info=info["seed"] + "; empty draws one at random")
+                    remove_silence = gr.Checkbox(False, label="Remove silences",
+                                                 info=f"shorten pauses in the speech to at most {MAX_PAUSE_SECONDS} s")
+                button = gr.Button("Synthesize", variant="primary")
+            with gr.Column():
+                output = gr.Audio(label="Synthesized speech", type="numpy", interactive=False,
+                                  buttons=["download"], elem_id="output")
+                seed_used = gr.Textbox(label="Seed used", interactive=False,
+                                       info="type it into the Seed setting to get the same audio again")
+        button.click(synthesize, [text, reference, reference_text, speed, steps, cfg_strength, seed, remove_silence],
+                     [output, seed_used], api_name="clone_voice")
+    demo.queue(default_concurrency_limit=concurrency)
+    return demo

@@ -1,0 +1,81 @@
+"""Reading, resampling and writing audio: the one place where files become tensors."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+# soundfile reads these; anything else is refused with a message that lists them.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used: unreadable, empty, silent, too short or of the wrong shape."""
+
+
+def load_audio(path: str | os.PathLike, target_sr: int | None = None) -> tuple[torch.Tensor, int]:
+    """Read an audio file as mono float32.
+
+    Returns `(wav: (T,), sample_rate)`; channels are averaged and, when `target_sr` is given, the
+    audio is resampled to it. Raises `AudioError` for a missing, unreadable or empty file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (T, C)
+    except Exception as err:  # soundfile raises several types for corrupt or unknown formats
+        raise AudioError(
+            f"cannot read audio file {path}: {err}. Accepted formats: {', '.join(AUDIO_SUFFIXES)}"
+        ) from None
+    if data.shape[0] == 0:
+        raise AudioError(f"audio file {path} is empty (0 samples)")
+    wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    if target_sr is not None and target_sr != sr:
+        wav, sr = resample(wav, sr, target_sr), target_sr
+    return wav, sr
+
+
+def to_mono(wav: torch.Tensor) -> torch.Tensor:
+    """`(T,)`, `(C, T)` with C <= 2 → `(T,)` by averaging channels."""
+    if wav.dim() == 1:
+        return wav
+    if wav.dim() == 2 and wav.shape[0] <= 2:
+        return wav.mean(dim=0)
+    raise AudioError(f"expected a waveform of shape (T,) or (channels<=2, T), got {tuple(wav.shape)}")
+
+
+def resample(wav: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
+    """Band-limited resampling along the last axis (torchaudio's sinc interpolation)."""
+    if orig_sr <= 0:
+        raise AudioError(f"sample rate must be positive, got {orig_sr}")
+    if orig_sr == target_sr:
+        return wav
+    return AF.resample(wav, orig_sr, target_sr)
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call `write(tmp_path)` then rename onto `path`, so a failure never leaves a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> None:
+    """Write a mono `(T,)` waveform as 16-bit PCM WAV (or FLAC by suffix), atomically."""
+    data = to_mono(wav.detach().float().cpu()).clamp(-1.0, 1.0).numpy()
+    fmt = "FLAC" if Path(path).suffix.lower() == ".flac" else "WAV"
+    atomic_write(path, lambda tmp: sf.write(tmp, data, sample_rate, subtype="PCM_16", format=fmt))

@@ -1,0 +1,129 @@
+"""`python -m codec encode IN OUT` / `python -m codec decode IN OUT`: files or directories of files."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .audio import AUDIO_SUFFIXES, AudioError, atomic_write, load_audio, save_audio
+from .checkpoint import CheckpointError
+from .model import WavCube, WavCubeConfig
+
+DEFAULT_CHECKPOINT = "yhaha/WavCube"  # the released checkpoints on the Hugging Face Hub
+DEFAULT_SUBFOLDER = "WavCube"  # or "WavCube-Pro"
+
+
+def codec_subfolder(checkpoint: str, subfolder: str | None) -> str | None:
+    """The hub subfolder to load: as given, else `DEFAULT_SUBFOLDER` for the default repo."""
+    if subfolder is None and checkpoint == DEFAULT_CHECKPOINT:
+        return DEFAULT_SUBFOLDER
+    return subfolder or None
+
+
+class UsageError(ValueError):
+    """Bad paths or file contents given on the command line."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def pairs(src: Path, dst: Path, suffixes: tuple[str, ...], out_suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) paths: one file → `dst`, or every matching file under a directory → mirrored under `dst`."""
+    if src.is_file():
+        if dst.is_dir():
+            raise UsageError(f"{dst} is a directory; give an output file for the single input {src}")
+        return [(src, dst)]
+    if not src.is_dir():
+        raise UsageError(f"input not found: {src}")
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    if not files:
+        raise UsageError(f"no {'/'.join(suffixes)} files under {src}")
+    return [(f, (dst / f.relative_to(src)).with_suffix(out_suffix)) for f in files]
+
+
+def read_latent(path: Path, latent_dim: int) -> torch.Tensor:
+    """A `.pt` written by `encode` (or a bare tensor) → `(N, latent_dim)` float32."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UsageError(f"{path}: not a readable torch file ({type(err).__name__}: {err})") from None
+    latent = obj.get("latent") if isinstance(obj, dict) else obj
+    if not isinstance(latent, torch.Tensor):
+        raise UsageError(f"{path}: expected a tensor or a dict with a 'latent' tensor")
+    if latent.dim() == 3 and latent.shape[0] == 1:
+        latent = latent[0]
+    if latent.dim() != 2 or latent.shape[1] != latent_dim or latent.shape[0] == 0:
+        raise UsageError(f"{path}: expected a latent of shape (N, {latent_dim}) with N >= 1, got {tuple(latent.shape)}")
+    if not torch.is_floating_point(latent) or not torch.isfinite(latent).all():
+        raise UsageError(f"{path}: the latent must hold finite floating-point values")
+    return latent.float()
+
+
+def load_codec(args: argparse.Namespace) -> WavCube:
+    config = None
+    if args.config:
+        import json
+
+        config = WavCubeConfig.from_dict(json.loads(Path(args.config).read_text()))
+    subfolder = codec_subfolder(args.checkpoint, args.subfolder)
+    codec = WavCube.from_pretrained(args.checkpoint, config=config, subfolder=subfolder)
+    return codec.to(pick_device(args.device))
+
+
+def run_encode(args: argparse.Namespace) -> None:
+    jobs = pairs(Path(args.input), Path(args.output), AUDIO_SUFFIXES, ".pt")
+    codec = load_codec(args)
+    for src, dst in tqdm(jobs, desc="encode", unit="file", disable=len(jobs) == 1):
+        wav, sr = load_audio(src)
+        latent, _ = codec.encode(wav, sr)
+        record = {"latent": latent[0].cpu(), "sample_rate": codec.sample_rate, "frame_rate": codec.frame_rate,
+                  "source": src.name}
+        atomic_write(dst, lambda tmp: torch.save(record, tmp))
+
+
+def run_decode(args: argparse.Namespace) -> None:
+    jobs = pairs(Path(args.input), Path(args.output), (".pt",), ".wav")
+    codec = load_codec(args)
+    for src, dst in tqdm(jobs, desc="decode", unit="file", disable=len(jobs) == 1):
+        latent = read_latent(src, codec.latent_dim)
+        with torch.no_grad():
+            wav = codec.decode(latent)
+        save_audio(dst, wav[0], codec.sample_rate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m codec", description="WavCube speech codec (16 kHz, 50 Hz latents)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_, in_help, out_help in [
+        ("encode", "audio → latent .pt", "audio file or directory", ".pt file or directory"),
+        ("decode", "latent .pt → 16 kHz wav", ".pt file or directory", ".wav file or directory"),
+    ]:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("input", help=in_help)
+        p.add_argument("output", help=out_help)
+        p.add_argument("--checkpoint", default=os.environ.get("CUBETTS_CODEC", DEFAULT_CHECKPOINT),
+                       help="saved codec directory, released .ckpt, or hub repo id (env CUBETTS_CODEC; "
+                            f"default {DEFAULT_CHECKPOINT})")
+        p.add_argument("--subfolder", help=f"subfolder of a hub repo ({DEFAULT_SUBFOLDER!r} for the default repo)")
+        p.add_argument("--config", help="codec config.json for a released .ckpt of non-default size")
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        (run_encode if args.command == "encode" else run_decode)(args)
+    except (AudioError, CheckpointError, UsageError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,207 @@
+"""WavCube: the public codec API (encode, decode, save, load)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .audio import AudioError, atomic_write, resample, to_mono
+from .checkpoint import CheckpointError, convert_released_state_dict, resolve
+from .decoder import DecoderConfig, WavCubeDecoder
+from .encoder import EncoderConfig, WavCubeEncoder
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class WavCubeConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    sample_rate: int = 16000
+
+    @classmethod
+    def base(cls) -> "WavCubeConfig":
+        """The released WavCube / WavCube-pro architecture (WavLM-Large encoder, 24-layer decoder)."""
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> "WavCubeConfig":
+        """A few-thousand-parameter model with the full structure, for tests."""
+        return cls(encoder=EncoderConfig.tiny(), decoder=DecoderConfig.tiny())
+
+    def to_dict(self) -> dict:
+        return {"format_version": FORMAT_VERSION, "model_type": "wavcube", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WavCubeConfig":
+        version = d.get("format_version")
+        if version != FORMAT_VERSION or d.get("model_type") != "wavcube":
+            raise CheckpointError(
+                f"unsupported codec config (model_type={d.get('model_type')!r}, format_version={version!r}); "
+                f"this version of cubetts reads model_type 'wavcube', format_version {FORMAT_VERSION}"
+            )
+        dec = dict(d["decoder"])
+        dec["vocoder_window"] = tuple(dec["vocoder_window"])
+        return cls(encoder=EncoderConfig(**d["encoder"]), decoder=DecoderConfig(**dec), sample_rate=d["sample_rate"])
+
+
+class WavCube(nn.Module):
+    """Speech ↔ 128-d latent at 50 Hz.
+
+    >>> codec = WavCube.from_pretrained("path/or/hub-id")
+    >>> latent, mask = codec.encode(wav, sample_rate)   # (B, N, 128), (B, N) bool
+    >>> wav16k = codec.decode(latent, mask)             # (B, 320 N) at 16 kHz
+    """
+
+    def __init__(self, config: WavCubeConfig):
+        super().__init__()
+        if config.decoder.latent_dim != config.encoder.latent_dim:
+            raise ValueError("encoder and decoder latent_dim differ")
+        self.config = config
+        self.encoder = WavCubeEncoder(config.encoder)
+        self.decoder = WavCubeDecoder(config.decoder)
+        # bf16 autocast is used on CUDA only; the ISTFT always runs in float32.
+        self.bf16 = True
+
+    sample_rate = property(lambda self: self.config.sample_rate)
+    latent_dim = property(lambda self: self.config.encoder.latent_dim)
+    hop_length = property(lambda self: self.decoder.samples_per_frame)
+    frame_rate = property(lambda self: self.config.sample_rate / self.decoder.samples_per_frame)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _autocast(self):
+        if self.device.type == "cuda" and self.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def prepare(
+        self, wav: torch.Tensor | Sequence[torch.Tensor], sample_rate: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Any accepted input → `(wav: (B, T) at 16 kHz, zero-padded, lengths: (B,))` on the model's device.
+
+        Accepted: `(T,)` one mono clip; `(B, T)` a batch of mono clips; `(B, C, T)` a batch of
+        C-channel clips (downmixed); a list of `(T,)` or `(C, T)` clips of any lengths.
+        """
+        if isinstance(wav, torch.Tensor):
+            if wav.dim() == 1:
+                clips = [wav]
+            elif wav.dim() == 2:
+                clips = list(wav)
+            elif wav.dim() == 3:
+                clips = [to_mono(c) for c in wav]
+            else:
+                raise AudioError(f"expected wav of shape (T,), (B, T) or (B, C, T), got {tuple(wav.shape)}")
+        else:
+            clips = [to_mono(torch.as_tensor(c)) for c in wav]
+        if not clips:
+            raise AudioError("no audio given: the batch is empty")
+        if not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise AudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        min_len = 400 * sample_rate / self.sample_rate  # WavLM's first frame needs 25 ms
+        out = []
+        for i, c in enumerate(clips):
+            if not torch.is_floating_point(c):
+                raise AudioError(f"clip {i}: expected float samples in [-1, 1], got dtype {c.dtype}")
+            if c.numel() < min_len:
+                raise AudioError(f"clip {i} is too short: {c.numel()} samples at {sample_rate} Hz; "
+                                 f"at least 25 ms is needed")
+            if not torch.isfinite(c).all():
+                raise AudioError(f"clip {i} contains NaN or infinite samples")
+            out.append(resample(c.float(), sample_rate, self.sample_rate))
+        lengths = torch.tensor([len(c) for c in out])
+        batch = torch.nn.utils.rnn.pad_sequence(out, batch_first=True)  # (B, T_max)
+        return batch.to(self.device), lengths.to(self.device)
+
+    @torch.inference_mode()
+    def encode(
+        self, wav: torch.Tensor | Sequence[torch.Tensor], sample_rate: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waveform(s) at any rate → `(latent: (B, N, 128) float32, mask: (B, N) bool, True = valid)`."""
+        batch, lengths = self.prepare(wav, sample_rate)
+        with self._autocast():
+            latent, mask = self.encoder(batch, lengths)
+        return latent.float(), mask
+
+    def decode(self, latent: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`latent: (B, N, 128)` or `(N, 128)`, `mask: (B, N)` → `wav: (B, 320 N)` at 16 kHz, zero past each clip.
+
+        Not under inference_mode, so it can sit inside a training loss; wrap it in `torch.no_grad()`
+        when decoding for listening.
+        """
+        if latent.dim() == 2:
+            latent = latent[None]
+        if latent.dim() != 3 or latent.shape[-1] != self.latent_dim:
+            raise ValueError(f"expected latent of shape (B, N, {self.latent_dim}), got {tuple(latent.shape)}")
+        if mask is not None and mask.shape != latent.shape[:2]:
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match latent {tuple(latent.shape[:2])}")
+        if latent.shape[1] == 0:
+            raise ValueError("latent has no frames")
+        latent = latent.to(self.device, torch.float32)
+        mask = None if mask is None else mask.to(self.device, torch.bool)
+        if latent.is_inference():  # straight from encode(): autograd cannot record inference tensors
+            latent, mask = latent.clone(), None if mask is None else mask.clone()
+        with self._autocast():
+            return self.decoder(latent, mask).float()
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write `config.json` and `model.safetensors` (each atomically) into `directory`."""
+        directory = Path(directory)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+        text = json.dumps(self.config.to_dict(), indent=2)
+        atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_repo_id: str | os.PathLike, config: WavCubeConfig | None = None,
+        map_location: str | torch.device = "cpu", **hub_kwargs,
+    ) -> "WavCube":
+        """Load our format (a directory with config.json) or a released Lightning `.ckpt`.
+
+        `path_or_repo_id` is tried as a local path first, then as a Hugging Face Hub repo id (cached;
+        `subfolder=` selects e.g. "WavCube-Pro"). A released checkpoint records no config: its
+        architecture is `config` (default `WavCubeConfig.base()`).
+        """
+        path = resolve(path_or_repo_id, **hub_kwargs)
+        if path.is_dir():
+            cfg_file = path / CONFIG_NAME
+            if not cfg_file.is_file() or not (path / WEIGHTS_NAME).is_file():
+                raise CheckpointError(f"{path} holds no {CONFIG_NAME} + {WEIGHTS_NAME} (a saved cubetts codec)")
+            model = cls(config or WavCubeConfig.from_dict(json.loads(cfg_file.read_text())))
+            state = load_file(str(path / WEIGHTS_NAME), device=str(map_location))
+        else:
+            model = cls(config or WavCubeConfig.base())
+            raw = torch.load(path, map_location=map_location, weights_only=False)
+            if not isinstance(raw, dict) or "state_dict" not in raw:
+                raise CheckpointError(f"{path} is not a Lightning checkpoint with a 'state_dict'")
+            state = convert_released_state_dict(raw["state_dict"])
+        load_strict(model, state, str(path))
+        return model.eval()
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """`load_state_dict(strict=True)` with one readable error listing every mismatch."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        def head(xs: list[str]) -> str:
+            return ", ".join(xs[:5]) + (f" ... ({len(xs)} in all)" if len(xs) > 5 else "")
+        parts = [f"missing: {head(missing)}" if missing else "", f"unexpected: {head(unexpected)}" if unexpected else "",
+                 f"shape mismatch: {head(sorted(shapes))}" if shapes else ""]
+        raise CheckpointError(f"checkpoint {source} does not match the model config; " + "; ".join(p for p in parts if p))
+    model.load_state_dict(state, strict=True)

@@ -1,0 +1,105 @@
+"""Generating the test set with the model under test: batched, resumable, one WAV per target."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import torch
+from tqdm import tqdm
+
+from codec.audio import atomic_write, load_audio, save_audio
+
+from .protocol import EvalPair
+
+PROMPT_SAMPLE_RATE = 16000  # prompts are handed over at the codec's rate; LibriSpeech is 16 kHz already
+GENERATION_RECORD = "generation.json"
+
+
+@runtime_checkable
+class Synthesizer(Protocol):
+    """What the generation loop needs from a TTS model (`tts.Synthesizer` is one).
+
+    `synthesize` returns only the new speech (not the prompt), as `(wav: (T,), sample_rate)`. A model may also
+    offer `synthesize_batch(texts, ref_wav, ref_sr, ref_text, **options) -> ([wav_i: (T_i,)], sample_rate)`:
+    several texts in one voice, each as `synthesize` would give it alone. It is used for targets that share
+    a prompt (F5-TTS's list has 1127 targets on 448 prompts) when `batch_size > 1`.
+    """
+
+    def synthesize(self, text: str, ref_wav: torch.Tensor, ref_sr: int, ref_text: str | None = None,
+                   **options: Any) -> tuple[torch.Tensor, int]: ...
+
+
+def output_path(out_dir: str | os.PathLike, pair: EvalPair) -> Path:
+    return Path(out_dir) / f"{pair.id}.wav"
+
+
+def check_generation_record(out_dir: str | os.PathLike, record: Mapping[str, Any]) -> None:
+    """Save `record` in `out_dir`, or refuse if a different one is there: never mix two systems' outputs."""
+    path = Path(out_dir) / GENERATION_RECORD
+    text = json.dumps(record, indent=2, sort_keys=True, default=str)
+    if path.is_file():
+        if json.loads(path.read_text()) != json.loads(text):
+            raise ValueError(f"{out_dir} holds samples generated with other settings ({path}); "
+                             "use another output directory or delete it to start over")
+        return
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _synthesize(synthesizer: Synthesizer, chunk: Sequence[EvalPair],
+                options: Mapping[str, Any]) -> list[tuple[torch.Tensor, int]]:
+    """Generate one chunk of pairs that share a prompt."""
+    prompt = chunk[0].prompt
+    ref_wav = load_audio(prompt.wav, PROMPT_SAMPLE_RATE)[0]
+    texts = [p.target.text for p in chunk]
+    if len(chunk) > 1 and hasattr(synthesizer, "synthesize_batch"):
+        wavs, sr = synthesizer.synthesize_batch(texts, ref_wav, PROMPT_SAMPLE_RATE, prompt.text, **options)
+        if len(wavs) != len(chunk):
+            raise RuntimeError(f"synthesize_batch returned {len(wavs)} clips for {len(chunk)} texts")
+        return [(w, sr) for w in wavs]
+    return [synthesizer.synthesize(t, ref_wav, PROMPT_SAMPLE_RATE, prompt.text, **options) for t in texts]
+
+
+def _chunks_by_prompt(pairs: Sequence[EvalPair], batch_size: int) -> list[list[EvalPair]]:
+    """Pairs grouped by prompt (first appearance order), each group cut into chunks of `batch_size`."""
+    groups: dict[str, list[EvalPair]] = {}
+    for p in pairs:
+        groups.setdefault(p.prompt.id, []).append(p)
+    return [list(g[i:i + batch_size]) for g in groups.values() for i in range(0, len(g), batch_size)]
+
+
+def generate_test_set(
+    synthesizer: Synthesizer,
+    pairs: Sequence[EvalPair],
+    out_dir: str | os.PathLike,
+    record: Mapping[str, Any],
+    batch_size: int = 1,
+    options: Mapping[str, Any] | None = None,
+) -> dict:
+    """Write `<out_dir>/<target id>.wav` for every pair that has none yet; return timing counts.
+
+    Resumable: existing outputs are kept (each is written atomically, so none is partial), and `record`
+    (the system and its settings) must equal the one saved by the first run in `out_dir`. Targets that share
+    a prompt are generated together, up to `batch_size` at a time. `options` go to every synthesize call;
+    the true target duration is never passed (F5-TTS's protocol estimates it from the prompt's speaking rate).
+    """
+    out_dir = Path(out_dir)
+    options = dict(options or {})
+    check_generation_record(out_dir, {**record, "options": options})
+    pending = [p for p in pairs if not output_path(out_dir, p).is_file()]
+    audio_s, start = 0.0, time.perf_counter()
+    with tqdm(total=len(pairs), initial=len(pairs) - len(pending), desc="generate", unit="utt") as bar:
+        for chunk in _chunks_by_prompt(pending, batch_size):
+            for pair, (wav, sr) in zip(chunk, _synthesize(synthesizer, chunk, options)):
+                wav = wav.detach().float().cpu().reshape(-1)
+                if wav.numel() == 0 or not torch.isfinite(wav).all():
+                    raise RuntimeError(f"{pair.id}: the synthesizer returned empty or non-finite audio")
+                save_audio(output_path(out_dir, pair), wav, sr)
+                audio_s += wav.numel() / sr
+            bar.update(len(chunk))
+    elapsed = time.perf_counter() - start
+    return {"pairs": len(pairs), "already_present": len(pairs) - len(pending), "generated": len(pending),
+            "generated_audio_s": round(audio_s, 3), "wall_s": round(elapsed, 3),
+            "rtf_including_io": round(elapsed / audio_s, 4) if audio_s else None}

@@ -1,0 +1,139 @@
+"""Manifests: one line per utterance (id, path, duration, speaker, text), read from corpus folders.
+
+A manifest is a tab-separated file with the header `id path duration speaker text`; paths are
+absolute (relative ones are read relative to the manifest). `scan` understands
+- LibriTTS: `<id>.wav` beside `<id>.normalized.txt` (preferred) or `<id>.original.txt`;
+- LibriSpeech: `<id>.flac` with the chapter's `<speaker>-<chapter>.trans.txt` (`<id> TEXT` lines);
+- LJSpeech-style folders: a `metadata.csv` of `id|text` or `id|raw|normalized` lines, in the audio's
+  folder or its parent;
+- any folder of `.wav` / `.flac` files with a `<stem>.txt` or `<stem>.lab` transcript beside each.
+The speaker is the leading number of a Libri-style id (`19_198_…`, `19-198-…`), else the name of
+the folder holding the audio.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import random
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import soundfile as sf
+
+from codec.audio import atomic_write
+
+COLUMNS = ("id", "path", "duration", "speaker", "text")
+AUDIO_SUFFIXES = (".wav", ".flac")
+_TEXT_SUFFIXES = (".normalized.txt", ".original.txt", ".txt", ".lab")
+_LIBRI_ID = re.compile(r"^(\d+)[_-]\d+[_-]")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    id: str
+    path: str
+    duration: float  # seconds
+    speaker: str
+    text: str
+
+
+def _clean(text: str) -> str:
+    """One line, no tabs: what a TSV field can hold."""
+    return " ".join(text.split())
+
+
+@lru_cache(maxsize=4096)
+def _table(path: Path) -> dict[str, str]:
+    """id → text from a LibriSpeech `*.trans.txt` or an LJSpeech `metadata.csv`."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if path.name.endswith(".trans.txt"):
+            utt, _, text = line.partition(" ")
+        else:
+            utt, *fields = line.split("|")
+            text = fields[-1] if fields else ""
+        if utt and text.strip():
+            out[utt.strip()] = text
+    return out
+
+
+def find_transcript(audio: Path) -> str | None:
+    """The transcript of one audio file, by the conventions in the module docstring; None if there is none."""
+    stem = audio.name[: -len(audio.suffix)]
+    for suffix in _TEXT_SUFFIXES:
+        candidate = audio.with_name(stem + suffix)
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    tables = sorted(audio.parent.glob("*.trans.txt"))
+    tables += [folder / "metadata.csv" for folder in (audio.parent, audio.parent.parent)]
+    for table in tables:
+        if table.is_file() and stem in _table(table):
+            return _table(table)[stem]
+    return None
+
+
+def speaker_of(audio: Path) -> str:
+    stem = audio.name[: -len(audio.suffix)]
+    m = _LIBRI_ID.match(stem)
+    return m.group(1) if m else audio.parent.name
+
+
+def scan(roots: Sequence[str | os.PathLike], workers: int = 8) -> tuple[list[Utterance], list[Path]]:
+    """All utterances under `roots` → `(utterances sorted by id, audio files that have no transcript)`.
+
+    Durations are read from the file headers (no decoding), `workers` files at a time.
+    """
+    files = sorted({p.absolute() for root in roots for p in Path(root).rglob("*")
+                    if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()})
+
+    def one(audio: Path) -> Utterance | Path:
+        text = find_transcript(audio)
+        if text is None or not _clean(text):
+            return audio
+        info = sf.info(str(audio))
+        return Utterance(audio.name[: -len(audio.suffix)], str(audio), info.frames / info.samplerate,
+                         speaker_of(audio), _clean(text))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(one, files))
+    utts = [r for r in results if isinstance(r, Utterance)]
+    ids = [u.id for u in utts]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise ValueError(f"utterance ids are not unique across the scanned folders: {', '.join(dupes)}")
+    return sorted(utts, key=lambda u: u.id), [r for r in results if isinstance(r, Path)]
+
+
+def filter_duration(utts: Iterable[Utterance], min_seconds: float, max_seconds: float) -> list[Utterance]:
+    return [u for u in utts if min_seconds <= u.duration <= max_seconds]
+
+
+def split_by_speaker(utts: Sequence[Utterance], heldout_speakers: int,
+                     seed: int = 0) -> tuple[list[Utterance], list[Utterance]]:
+    """`(train, heldout)`: all utterances of `heldout_speakers` randomly chosen speakers go to `heldout`."""
+    speakers = sorted({u.speaker for u in utts})
+    if heldout_speakers >= len(speakers) and heldout_speakers > 0:
+        raise ValueError(f"cannot hold out {heldout_speakers} of {len(speakers)} speakers and keep any for training")
+    held = set(random.Random(seed).sample(speakers, heldout_speakers))
+    return [u for u in utts if u.speaker not in held], [u for u in utts if u.speaker in held]
+
+
+def write_manifest(path: str | os.PathLike, utts: Iterable[Utterance]) -> None:
+    rows = ["\t".join(COLUMNS)] + [
+        "\t".join([u.id, u.path, f"{u.duration:.4f}", u.speaker, _clean(u.text)]) for u in utts]
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(rows) + "\n", encoding="utf-8"))
+
+
+def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+    path = Path(path)
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise ValueError(f"{path} is not a manifest: expected the header {' '.join(COLUMNS)}, "
+                             f"got {reader.fieldnames}")
+        return [Utterance(r["id"], str(path.parent / r["path"]), float(r["duration"]), r["speaker"], r["text"])
+                for r in reader]

@@ -1,0 +1,234 @@
+"""Train the text-to-latent model on latent shards, from one CPU to many GPU nodes.
+
+    accelerate launch recipes/train_tts.py --config base --shards data/latents/train \
+        --run-dir runs/tts-base --codec yhaha/WavCube --codec-subfolder WavCube \
+        --sample-shards data/latents/heldout
+
+Batches hold up to `max_frames` latent frames per process (padding included); AdamW with linear
+warm-up and cosine decay; gradient clipping; bf16 autocast on GPU; EMA weights. Checkpoints (every
+`checkpoint_every` steps and at exit) hold `model/` and `ema/` in `TTSModel.save_pretrained`
+format; the EMA one is the model to synthesise with. Rerunning the same command resumes exactly.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…py`): make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from accelerate.utils import set_seed  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from torch.nn.utils.rnn import pad_sequence  # noqa: E402
+
+from codec import WavCube  # noqa: E402
+from codec.model import load_strict  # noqa: E402
+from recipes.checkpoint import set_rng_state  # noqa: E402
+from recipes.config import resolve_config  # noqa: E402
+from recipes.ema import EMA  # noqa: E402
+from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
+from recipes.sampler import frame_batches  # noqa: E402
+from recipes.shards import LatentDataset, load_stats  # noqa: E402
+from tts.model import WEIGHTS_NAME, TTSConfig, TTSModel  # noqa: E402
+from tts.options import SynthesisOptions  # noqa: E402
+from tts.text import TextError, Tokenizer, build_tokenizer  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TTSTrainConfig:
+    model: TTSConfig = field(default_factory=TTSConfig.base)
+    lr: float = 7.5e-5  # F5-TTS Base
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.01
+    warmup_steps: int = 20_000
+    max_steps: int = 500_000
+    max_frames: int = 38_400  # per process and step, padding included (F5-TTS's per-GPU batch)
+    max_grad_norm: float = 1.0
+    ema_decay: float = 0.9999
+    mixed_precision: str = "bf16"  # on GPU; CPU runs in float32
+    seed: int = 0
+    workers: int = 4  # data-loading processes per training process
+    log_every: int = 100
+    checkpoint_every: int = 10_000
+    keep_checkpoints: int = 3
+    sample_every: int = 10_000  # TensorBoard audio from the EMA model (needs --codec)
+    sample_nfe: int = SynthesisOptions().nfe
+
+    @classmethod
+    def base(cls) -> "TTSTrainConfig":
+        """DiT Base (~330M): 8 × 80 GB GPUs."""
+        return cls()
+
+    @classmethod
+    def small(cls) -> "TTSTrainConfig":
+        """DiT Small (~155M): one or a few 80 GB GPUs."""
+        return cls(model=TTSConfig.small(), lr=1e-4, max_steps=300_000)
+
+    @classmethod
+    def tiny(cls) -> "TTSTrainConfig":
+        """Seconds on a CPU: for tests and smoke runs."""
+        return cls(model=TTSConfig.tiny(tokenizer="char"), lr=2e-3, warmup_steps=5, max_steps=60, max_frames=1600,
+                   ema_decay=0.99, workers=0, log_every=10, checkpoint_every=30, keep_checkpoints=2,
+                   sample_every=30, sample_nfe=4)
+
+
+PRESETS = {"base": TTSTrainConfig.base, "small": TTSTrainConfig.small, "tiny": TTSTrainConfig.tiny}
+
+
+class Collate:
+    """Dataset items → `{"latent": (B, N, D), "mask": (B, N), "text": (B, L) ids, 0-padded}`.
+
+    Text is tokenised here, in the loader's worker processes; an utterance whose text has nothing
+    speakable is dropped from its batch with a warning.
+    """
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        latents, texts = [], []
+        for item in items:
+            try:
+                texts.append(torch.tensor(self.tokenizer.encode(item["text"])))
+            except TextError as err:
+                logger.warning("skipping %s: %s", item["id"], err)
+                continue
+            latents.append(item["latent"])
+        if not latents:
+            raise TextError(f"no speakable text in the batch of {[item['id'] for item in items]}")
+        lengths = torch.tensor([x.shape[0] for x in latents])
+        latent = pad_sequence(latents, batch_first=True)  # (B, N, D)
+        mask = torch.arange(latent.shape[1])[None] < lengths[:, None]  # (B, N)
+        return {"latent": latent, "mask": mask, "text": pad_sequence(texts, batch_first=True)}
+
+
+@torch.no_grad()
+def log_sample(run: Run, model: TTSModel, codec: WavCube, item: dict, tokenizer: Tokenizer, nfe: int,
+               step: int) -> None:
+    """Regenerate the last two thirds of `item` from its first third and full text; log both waveforms."""
+    device = run.device
+    latent = item["latent"].to(device)  # (N, D)
+    n, d = latent.shape
+    prompt = max(1, n // 3)
+    opts = SynthesisOptions()
+    noise = torch.randn(1, n, d, generator=torch.Generator().manual_seed(0)).to(device)  # not the global RNG
+    text = torch.tensor([tokenizer.encode(item["text"])], device=device)
+    out = model.sample(latent[None, :prompt], torch.tensor([prompt], device=device), text,
+                       torch.tensor([n], device=device), noise, nfe, opts.cfg, opts.sway, opts.solver)  # (1, N, D)
+    run.log_audio("samples/generated", codec.decode(out)[0], step, codec.sample_rate)
+    run.log_audio("samples/ground_truth", codec.decode(latent[None])[0], step, codec.sample_rate)
+
+
+def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec: str | None = None,
+          sample_shards: str | Path | None = None, until_step: int | None = None, cpu: bool = False,
+          **codec_kwargs) -> list[float]:
+    """Train (or resume) in `run_dir`; stop at `max_steps`, or earlier with a checkpoint at `until_step`
+    (a time slice; the schedule is unchanged). Returns this process's loss at each step it ran."""
+    with Run(run_dir, config, config.mixed_precision, cpu) as run:
+        acc = run.accelerator
+        set_seed(config.seed)  # the same initial weights on every process
+        model = TTSModel(config.model)
+        dataset = LatentDataset(shards)
+        tokenizer = build_tokenizer(config.model.tokenizer)
+        resumed = run.resume_state()
+        if resumed is None:
+            stats = load_stats(shards)
+            model.latent_norm.mean.copy_(stats["mean"])
+            model.latent_norm.std.copy_(stats["std"])
+            step = epoch = position = 0
+        else:
+            folder, state, rng = resumed
+            load_strict(model, load_file(str(folder / "model" / WEIGHTS_NAME)), str(folder / "model"))
+            step, epoch, position = state["step"], state["epoch"], state["position"]
+        model.to(run.device)
+        ema = EMA(model, config.ema_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
+                                      weight_decay=config.weight_decay)
+        if resumed is not None:
+            load_strict(ema.model, load_file(str(folder / "ema" / WEIGHTS_NAME)), str(folder / "ema"))
+            optimizer.load_state_dict(state["optimizer"])
+        model, optimizer = acc.prepare(model, optimizer)
+        sample_codec = None
+        if run.is_main and codec is not None and config.sample_every:
+            sample_codec = WavCube.from_pretrained(codec, **codec_kwargs).to(run.device).eval()
+            sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
+        run.open_logs(step)
+        # Random states last: everything above (building the sampling codec included) may draw from them.
+        if resumed is not None and rng is not None:
+            set_rng_state(rng)
+        else:
+            set_seed(config.seed + step, device_specific=True)  # different noise on each process
+
+        # Loss sum, steps and valid frames since the last log, summed over processes at each log. It is
+        # checkpointed (already summed), so that a resumed run logs the same averages.
+        window = torch.zeros(3, device=run.device)
+        if resumed is not None and run.is_main:
+            window += state["log_window"].to(run.device)
+
+        def write(folder: Path, log_window: torch.Tensor) -> None:
+            acc.unwrap_model(model).save_pretrained(folder / "model")
+            ema.model.save_pretrained(folder / "ema")
+            torch.save({"optimizer": optimizer.state_dict(), "step": step, "epoch": epoch, "position": position,
+                        "log_window": log_window.cpu()}, folder / "training.pt")
+
+        losses: list[float] = []
+        tick = time.perf_counter()
+        stop = step >= config.max_steps or (until_step is not None and step >= until_step)
+        collate = Collate(tokenizer)
+        while not stop:
+            batches = frame_batches(dataset.lengths, config.max_frames, config.seed, epoch, run.rank, run.world)
+            for batch in make_loader(dataset, batches[position:], collate, config.workers):
+                batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
+                set_lr(optimizer, config.lr * warmup_cosine(step, config.warmup_steps, config.max_steps))
+                loss, _ = model(**batch)
+                acc.backward(loss)
+                grad_norm = acc.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                step, position = step + 1, position + 1
+                ema.update(acc.unwrap_model(model), step)
+                losses.append(loss.item())
+                window += torch.stack([loss.detach().float(), torch.ones((), device=run.device),
+                                       batch["mask"].sum().float()])
+                stop = step >= config.max_steps or step == until_step or run.stop_requested()
+                if step % config.log_every == 0 or step == config.max_steps:
+                    total = acc.reduce(window, reduction="sum")
+                    elapsed = time.perf_counter() - tick
+                    run.log({"train/loss": (total[0] / total[1]).item(), "train/lr": optimizer.param_groups[0]["lr"],
+                             "train/grad_norm": float(grad_norm), "train/frames_per_second": total[2].item() / elapsed,
+                             "train/epoch": epoch}, step)
+                    window.zero_()
+                    tick = time.perf_counter()
+                if sample_codec is not None and step % config.sample_every == 0:
+                    log_sample(run, ema.model, sample_codec, sample_item, tokenizer, config.sample_nfe, step)
+                if step % config.checkpoint_every == 0 or stop:
+                    pending = acc.reduce(window.clone(), reduction="sum")  # a collective: every process
+                    run.save(step, lambda folder: write(folder, pending), config.keep_checkpoints)
+                if stop:
+                    break
+            else:
+                epoch, position = epoch + 1, 0
+        return losses
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = run_parser(__doc__, PRESETS)
+    p.add_argument("--shards", required=True, help="latent shards from recipes/extract_latents.py")
+    p.add_argument("--codec", default=None, help="codec for TensorBoard audio samples (folder, .ckpt or hub id)")
+    p.add_argument("--codec-subfolder", default=None, help="hub subfolder of the codec, e.g. WavCube")
+    p.add_argument("--sample-shards", default=None, help="shards to draw the sample utterance from (held-out)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = resolve_config(TTSTrainConfig, args.config, PRESETS, Path(args.run_dir))
+    kwargs = {"subfolder": args.codec_subfolder} if args.codec_subfolder else {}
+    train(config, args.shards, args.run_dir, args.codec, args.sample_shards, args.until_step, args.cpu, **kwargs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""Zero-shot TTS on WavCube latents: text + reference clip → latent → waveform.
+
+    from tts import Synthesizer
+    tts = Synthesizer.from_pretrained("path/to/tts", "path/to/codec", device="cuda")
+    wav, sr = tts.synthesize("Hello there.", ref_wav, ref_sr, ref_text="What the reference says.")
+    wavs, sr = tts.synthesize_batch(["One.", "Two."], "ref.wav", ref_text=None, seed=0)  # ASR transcribes
+"""
+from codec.audio import AudioError
+
+from .dit import DiT, DiTConfig
+from .model import TTSConfig, TTSModel
+from .options import SynthesisOptions
+from .synthesizer import Synthesizer
+from .text import TextError, build_tokenizer, normalize_text
+
+__all__ = ["Synthesizer", "SynthesisOptions", "TTSModel", "TTSConfig", "DiT", "DiTConfig", "TextError",
+           "AudioError", "build_tokenizer", "normalize_text"]

@@ -1,0 +1,216 @@
+"""The diffusion transformer that predicts the flow velocity of speech latents (F5-TTS layout).
+
+Per frame the input is `noisy latent ‖ prompt latent (zero on the span to generate) ‖ text embedding`;
+the text, padded with the filler token to the frame count, is refined by ConvNeXt V2 blocks. The
+blocks are transformer layers with rotary positions and adaptive LayerNorm on the flow time.
+Padding frames (mask False) are zeroed before every convolution and hidden from attention, so a
+padded batch gives each item what it would get alone.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    latent_dim: int = 128
+    dim: int = 1024
+    depth: int = 22
+    heads: int = 16
+    ff_mult: int = 2
+    text_dim: int = 512
+    text_vocab_size: int = 76  # len(PhoneTokenizer.vocab), filler included
+    conv_layers: int = 4  # ConvNeXt blocks on the text; they learn the rough text-speech alignment
+    conv_pos_kernel: int = 31  # F5-TTS's convolutional position embedding on the input
+    dropout: float = 0.1
+
+    @classmethod
+    def base(cls, **overrides) -> "DiTConfig":
+        """~330M parameters: F5-TTS Base's sizes."""
+        return cls(**overrides)
+
+    @classmethod
+    def small(cls, **overrides) -> "DiTConfig":
+        """~155M parameters (F5-TTS Small's sizes): trains on one GPU."""
+        return cls(**{"dim": 768, "depth": 18, "heads": 12, **overrides})
+
+    @classmethod
+    def tiny(cls, **overrides) -> "DiTConfig":
+        """For tests: a few hundred thousand parameters."""
+        return cls(**{"dim": 64, "depth": 2, "heads": 4, "text_dim": 32, "conv_layers": 1,
+                      "conv_pos_kernel": 7, "dropout": 0.0, **overrides})
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
+    """t: (B,) in [0, 1] → (B, dim) sinusoids; the scale spreads [0, 1] over many periods."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / (half - 1))
+    angles = scale * t.float()[:, None] * freqs[None]  # (B, half)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def rotary_tables(n: int, head_dim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin: (N, head_dim) for positions 0..n-1, rotating pairs (i, i + head_dim/2)."""
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
+    angles = torch.arange(n, device=device, dtype=torch.float32)[:, None] * inv_freq[None]  # (N, head_dim/2)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: (B, H, N, head_dim)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos.to(x.dtype) + torch.cat([-x2, x1], dim=-1) * sin.to(x.dtype)
+
+
+def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """x: (B, N, C), mask: (B, N) → x with padding frames zeroed."""
+    return x.masked_fill(~mask[..., None], 0.0)
+
+
+class GRN(nn.Module):
+    """ConvNeXt V2 global response normalisation, its statistics over valid frames only."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1, 1, dim))
+        self.beta = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x: (B, N, C)"""
+        gx = _masked(x, mask).norm(p=2, dim=1, keepdim=True)  # (B, 1, C)
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
+        return self.gamma * (x * nx) + self.beta + x
+
+
+class ConvNeXtV2Block(nn.Module):
+    def __init__(self, dim: int, hidden: int, kernel: int = 7):
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pw1 = nn.Linear(dim, hidden)
+        self.grn = GRN(hidden)
+        self.pw2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x: (B, N, C), mask: (B, N) → (B, N, C)"""
+        h = self.dwconv(_masked(x, mask).transpose(1, 2)).transpose(1, 2)  # (B, N, C)
+        h = self.pw2(self.grn(F.gelu(self.pw1(self.norm(h))), mask))
+        return x + h
+
+
+class TextEmbedding(nn.Module):
+    """Token ids padded with the filler (0) to the frame count → (B, N, text_dim)."""
+
+    def __init__(self, config: DiTConfig):
+        super().__init__()
+        self.embed = nn.Embedding(config.text_vocab_size, config.text_dim)
+        self.blocks = nn.ModuleList(
+            ConvNeXtV2Block(config.text_dim, 2 * config.text_dim) for _ in range(config.conv_layers))
+
+    def forward(self, text: torch.Tensor, n_frames: int, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """text: (B, L) long, 0 = filler; mask: (B, N); drop: (B,) bool, True = all filler."""
+        text = F.pad(text[:, :n_frames], (0, max(0, n_frames - text.shape[1])), value=0)  # (B, N)
+        text = text.masked_fill(drop[:, None], 0)
+        h = self.embed(text)  # (B, N, text_dim)
+        # Absolute sinusoidal positions tell the convolutions where in the utterance a token sits.
+        pos = timestep_embedding(torch.arange(n_frames, device=text.device), h.shape[-1], scale=1.0)
+        h = h + pos[None].to(h.dtype)
+        for block in self.blocks:
+            h = block(h, mask)
+        return _masked(h, mask)
+
+
+class ConvPositionEmbedding(nn.Module):
+    def __init__(self, dim: int, kernel: int):
+        super().__init__()
+        groups = math.gcd(16, dim)
+        self.conv1 = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=groups)
+        self.conv2 = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=groups)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x: (B, N, C) → (B, N, C)"""
+        h = F.mish(self.conv1(_masked(x, mask).transpose(1, 2)))  # (B, C, N)
+        h = F.mish(self.conv2(h.masked_fill(~mask[:, None], 0.0)))
+        return h.transpose(1, 2)
+
+
+class DiTBlock(nn.Module):
+    """Pre-norm attention + feed-forward, each modulated and gated by the time (adaLN-Zero)."""
+
+    def __init__(self, config: DiTConfig):
+        super().__init__()
+        dim = config.dim
+        self.heads = config.heads
+        self.modulation = nn.Linear(dim, 6 * dim)
+        self.attn_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.attn_out = nn.Linear(dim, dim)
+        self.ff_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.ff = nn.Sequential(nn.Linear(dim, config.ff_mult * dim), nn.GELU(approximate="tanh"),
+                                nn.Dropout(config.dropout), nn.Linear(config.ff_mult * dim, dim))
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, t_emb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                attn_mask: torch.Tensor) -> torch.Tensor:
+        """x: (B, N, C), t_emb: (B, C), attn_mask: (B, 1, 1, N) bool, True = attend."""
+        B, N, C = x.shape
+        shift_a, scale_a, gate_a, shift_f, scale_f, gate_f = self.modulation(F.silu(t_emb))[:, None].chunk(6, dim=-1)
+        h = self.attn_norm(x) * (1 + scale_a) + shift_a
+        q, k, v = self.qkv(h).view(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # 3×(B, H, N, d)
+        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, N, d)
+        a = self.attn_out(a.transpose(1, 2).reshape(B, N, C))  # (B, N, C)
+        x = x + gate_a * self.dropout(a)
+        h = self.ff_norm(x) * (1 + scale_f) + shift_f
+        return x + gate_f * self.dropout(self.ff(h))
+
+
+class DiT(nn.Module):
+    """Velocity network v(x_t, t | prompt, text) on latents: (B, N, latent_dim) → (B, N, latent_dim)."""
+
+    def __init__(self, config: DiTConfig):
+        super().__init__()
+        if config.dim % config.heads or (config.dim // config.heads) % 2:
+            raise ValueError(f"dim {config.dim} must split into {config.heads} heads of even size")
+        self.config = config
+        self.text_embed = TextEmbedding(config)
+        self.in_proj = nn.Linear(2 * config.latent_dim + config.text_dim, config.dim)
+        self.conv_pos = ConvPositionEmbedding(config.dim, config.conv_pos_kernel)
+        self.time_mlp = nn.Sequential(nn.Linear(256, config.dim), nn.SiLU(), nn.Linear(config.dim, config.dim))
+        self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.depth))
+        self.out_modulation = nn.Linear(config.dim, 2 * config.dim)
+        self.out_norm = nn.LayerNorm(config.dim, elementwise_affine=False, eps=1e-6)
+        self.out_proj = nn.Linear(config.dim, config.latent_dim)
+        # adaLN-Zero: each block starts as the identity and the output at zero, which keeps the
+        # first steps of training stable in a deep stack.
+        for layer in [b.modulation for b in self.blocks] + [self.out_modulation, self.out_proj]:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor, time: torch.Tensor,
+                mask: torch.Tensor, drop_audio: torch.Tensor, drop_text: torch.Tensor) -> torch.Tensor:
+        """Predict the velocity.
+
+        x: (B, N, D) noisy latent at flow time `time: (B,)`; cond: (B, N, D) prompt latent, zero on
+        the span to generate; text: (B, L) token ids (0 = filler); mask: (B, N) bool, True = valid;
+        drop_audio / drop_text: (B,) bool, True = drop that condition (for classifier-free guidance).
+        Returns (B, N, D); padding frames hold unspecified values.
+        """
+        B, N, _ = x.shape
+        cond = cond.masked_fill(drop_audio[:, None, None], 0.0)
+        text_h = self.text_embed(text, N, mask, drop_text)  # (B, N, text_dim)
+        h = self.in_proj(torch.cat([x, cond, text_h.to(x.dtype)], dim=-1))  # (B, N, dim)
+        h = h + self.conv_pos(h, mask)
+        t_emb = self.time_mlp(timestep_embedding(time, 256).to(h.dtype))  # (B, dim)
+        rope = rotary_tables(N, self.config.dim // self.config.heads, x.device)
+        attn_mask = mask[:, None, None, :]  # (B, 1, 1, N)
+        for block in self.blocks:
+            h = block(h, t_emb, rope, attn_mask)
+        shift, scale = self.out_modulation(F.silu(t_emb))[:, None].chunk(2, dim=-1)
+        return self.out_proj(self.out_norm(h) * (1 + scale) + shift)

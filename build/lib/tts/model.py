@@ -1,0 +1,189 @@
+"""The text-to-latent model: a DiT trained by flow matching to infill masked spans of speech latents."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from codec.audio import atomic_write
+from codec.checkpoint import CheckpointError, fetch
+from codec.model import load_strict
+from codec.spec import CodecSpec
+
+from .dit import DiT, DiTConfig
+from .flow import integrate, random_span_mask, solver_steps, sway_timesteps
+from .latent_norm import LatentNorm
+from .text import TOKENIZERS
+
+FORMAT_VERSION = 1
+MODEL_TYPE = "cubetts-tts"
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class TTSConfig:
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    tokenizer: str = "phone"
+    audio_drop_prob: float = 0.3  # drop the audio prompt only: the model also learns text-only speech
+    cond_drop_prob: float = 0.2  # drop prompt and text: the unconditional branch of CFG
+    span_range: tuple[float, float] = (0.7, 1.0)  # fraction of frames to infill, as F5-TTS
+    codec: CodecSpec | None = None  # the codec whose latents the model was trained on
+
+    def __post_init__(self):
+        if self.tokenizer not in TOKENIZERS:
+            raise ValueError(f"unknown tokenizer {self.tokenizer!r}; choose one of {sorted(TOKENIZERS)}")
+        vocab = len(TOKENIZERS[self.tokenizer].vocab)
+        if self.dit.text_vocab_size != vocab:
+            raise ValueError(f"dit.text_vocab_size is {self.dit.text_vocab_size} but the "
+                             f"{self.tokenizer!r} tokenizer has {vocab} tokens")
+        if not 0.0 < self.span_range[0] <= self.span_range[1] <= 1.0:
+            raise ValueError(f"span_range must satisfy 0 < low <= high <= 1, got {self.span_range}")
+
+    @classmethod
+    def _preset(cls, dit_preset, tokenizer: str, **overrides) -> "TTSConfig":
+        return cls(dit=dit_preset(text_vocab_size=len(TOKENIZERS[tokenizer].vocab)), tokenizer=tokenizer,
+                   **overrides)
+
+    @classmethod
+    def base(cls, tokenizer: str = "phone", **overrides) -> "TTSConfig":
+        return cls._preset(DiTConfig.base, tokenizer, **overrides)
+
+    @classmethod
+    def small(cls, tokenizer: str = "phone", **overrides) -> "TTSConfig":
+        return cls._preset(DiTConfig.small, tokenizer, **overrides)
+
+    @classmethod
+    def tiny(cls, tokenizer: str = "phone", **overrides) -> "TTSConfig":
+        return cls._preset(DiTConfig.tiny, tokenizer, **overrides)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TTSConfig":
+        d = dict(d)
+        d["dit"] = DiTConfig(**d["dit"])
+        d["span_range"] = tuple(d["span_range"])
+        d["codec"] = CodecSpec.from_dict(d["codec"]) if d.get("codec") else None
+        return cls(**d)
+
+
+class TTSModel(nn.Module):
+    """DiT + latent statistics. `forward` is the training loss; `sample` generates.
+
+    Latents enter and leave in the codec's scale; the model works on standardised latents inside.
+    """
+
+    def __init__(self, config: TTSConfig):
+        super().__init__()
+        self.config = config
+        self.dit = DiT(config.dit)
+        self.latent_norm = LatentNorm(config.dit.latent_dim)
+
+    def forward(self, latent: torch.Tensor, mask: torch.Tensor, text: torch.Tensor,
+                span_mask: torch.Tensor | None = None, time: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Flow-matching loss of infilling a random span of each utterance.
+
+        latent: (B, N, D) codec latents; mask: (B, N) bool, True = valid; text: (B, L) token ids of
+        the whole utterance, 0-padded. `span_mask` (B, N) bool, `time` (B,) and `noise` (B, N, D)
+        are drawn at random unless given. The loss is the mean squared velocity error over the
+        span's frames only: the prompt is given to the model, so there is nothing to learn there.
+        Returns `(loss, {"mse": loss.detach(), "span_frames": number of frames in the loss})`.
+        """
+        B, N, _ = latent.shape
+        x1 = self.latent_norm.normalize(latent)
+        if span_mask is None:
+            span_mask = random_span_mask(mask.sum(1), N, self.config.span_range)
+        span_mask = span_mask & mask
+        time = torch.rand(B, device=latent.device) if time is None else time
+        x0 = torch.randn_like(x1) if noise is None else noise
+        t = time[:, None, None].to(x1.dtype)
+        x_t = (1 - t) * x0 + t * x1
+        cond = x1.masked_fill(span_mask[..., None], 0.0)
+        # Classifier-free guidance: drop, per item, the prompt alone or the prompt with the text.
+        drop_both = torch.rand(B, device=latent.device) < self.config.cond_drop_prob
+        drop_audio = (torch.rand(B, device=latent.device) < self.config.audio_drop_prob) | drop_both
+        pred = self.dit(x_t, cond, text, time, mask, drop_audio, drop_both)  # (B, N, D)
+        err = F.mse_loss(pred.float(), (x1 - x0).float(), reduction="none").mean(-1)  # (B, N)
+        n_span = span_mask.sum()
+        loss = (err * span_mask).sum() / n_span.clamp(min=1)
+        return loss, {"mse": loss.detach(), "span_frames": n_span}
+
+    @torch.inference_mode()
+    def sample(self, prompt: torch.Tensor, prompt_lengths: torch.Tensor, text: torch.Tensor,
+               lengths: torch.Tensor, noise: torch.Tensor, nfe: int, cfg: float, sway: float,
+               solver: str) -> torch.Tensor:
+        """Generate latents that continue each prompt.
+
+        prompt: (B, P, D) codec latents, valid up to `prompt_lengths: (B,)`; text: (B, L) ids of
+        prompt transcript + new text; lengths: (B,) total frames (prompt + new); noise: (B, N, D)
+        with N = max(lengths), the starting point (it makes the result a function of its seed).
+        `nfe` velocity evaluations by `solver` on a sway time grid; `cfg` is the guidance strength
+        in `v = v_cond + cfg (v_cond - v_uncond)`. Returns (B, N, D) latents in the codec's scale,
+        the prompt frames copied from `prompt`; frames past `lengths` are zero.
+        """
+        B, N, D = noise.shape
+        frames = torch.arange(N, device=noise.device)[None]  # (1, N)
+        mask = frames < lengths[:, None]  # (B, N)
+        prompt_mask = frames < prompt_lengths[:, None]
+        cond = torch.zeros_like(noise)
+        P = min(prompt.shape[1], N)
+        cond[:, :P] = self.latent_norm.normalize(prompt[:, :P].to(noise.dtype))
+        cond = cond.masked_fill(~prompt_mask[..., None], 0.0)
+        keep = torch.zeros(B, dtype=torch.bool, device=noise.device)
+        if cfg:  # one batch of 2B: conditional then unconditional
+            cond2, text2, mask2 = torch.cat([cond, cond]), torch.cat([text, text]), torch.cat([mask, mask])
+            drop = torch.cat([keep, ~keep])
+
+            def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                v = self.dit(torch.cat([x, x]), cond2, text2, torch.cat([t, t]), mask2, drop, drop)
+                v_cond, v_uncond = v.chunk(2)
+                return v_cond + cfg * (v_cond - v_uncond)
+        else:
+            def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return self.dit(x, cond, text, t, mask, keep, keep)
+
+        steps = solver_steps(nfe, solver)
+        z = integrate(velocity, noise, sway_timesteps(steps, sway, noise.device), solver)
+        z = torch.where(prompt_mask[..., None], cond, z)
+        return self.latent_norm.denormalize(z).masked_fill(~mask[..., None], 0.0)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write `config.json` (with the format version) and `model.safetensors`, each atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp))
+        meta = {"format_version": FORMAT_VERSION, "model_type": MODEL_TYPE, "config": self.config.to_dict()}
+        atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> "TTSModel":
+        """Load from a directory written by `save_pretrained`, or a hub repo id holding one."""
+        directory = _resolve(path)
+        meta = json.loads((directory / CONFIG_NAME).read_text())
+        if not (directory / WEIGHTS_NAME).is_file():
+            raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
+        if meta.get("model_type") != MODEL_TYPE or meta.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"{directory} holds model_type={meta.get('model_type')!r} format_version="
+                             f"{meta.get('format_version')!r}; expected {MODEL_TYPE!r} version {FORMAT_VERSION}")
+        model = cls(TTSConfig.from_dict(meta["config"]))
+        load_strict(model, load_file(str(directory / WEIGHTS_NAME)), str(directory))
+        return model.to(device).eval()
+
+
+def _resolve(path: str | os.PathLike) -> Path:
+    """A saved TTS model: a local directory, or a hub repo id (downloaded once into the HF cache)."""
+    local = fetch(path, "TTS model", allow_patterns=[CONFIG_NAME, WEIGHTS_NAME])
+    if not (local / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{local} has no {CONFIG_NAME}: not a saved TTS model")
+    return local

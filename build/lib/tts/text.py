@@ -1,0 +1,190 @@
+"""English text frontend: normalisation, sentence splitting, and the phone and character tokenizers.
+
+Normalised text is lower case and holds only letters, apostrophes inside words, spaces and the pause
+marks `, . ? !`. Token id 0 is the filler that pads text to the frame count inside the model, so no
+tokenizer ever emits it; the vocabularies are fixed here because a checkpoint's embedding rows
+depend on their order.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from abc import ABC, abstractmethod
+
+from .g2p import PHONES, load_g2p
+from .numbers import expand_numbers
+
+logger = logging.getLogger(__name__)
+
+FILLER = "<filler>"
+WORD_BOUNDARY = " "
+PUNCTUATION = (",", ".", "?", "!")
+
+
+class TextError(ValueError):
+    """Text that cannot be synthesised: empty, or with nothing speakable once normalised."""
+
+
+_ABBREVIATIONS = {
+    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "saint",
+    "jr": "junior", "sr": "senior", "co": "company", "corp": "corporation", "ltd": "limited",
+    "inc": "incorporated", "vs": "versus", "etc": "et cetera", "approx": "approximately",
+    "dept": "department", "gen": "general", "capt": "captain", "lt": "lieutenant", "sgt": "sergeant",
+    "mt": "mount", "ft": "fort", "no": "number",
+}
+# "No." is an abbreviation only before a number; "no." at a sentence end is the word.
+_ABBREV_RE = re.compile(
+    r"\b(" + "|".join(k for k in _ABBREVIATIONS if k != "no") + r")\.|\b(no)\.(?=\s*\d)", re.IGNORECASE)
+_LATIN_RE = [(re.compile(r"\be\.g\.", re.IGNORECASE), "for example"),
+             (re.compile(r"\bi\.e\.", re.IGNORECASE), "that is")]
+_SYMBOLS = {"&": " and ", "%": " percent ", "@": " at ", "+": " plus ", "=": " equals ", "#": " number "}
+_CHAR_MAP = str.maketrans({"‘": "'", "’": "'", "`": "'", "“": '"', "”": '"', "…": "...",
+                           "—": " - ", "–": " - ", ";": ",", ":": ",", "(": ",", ")": ",",
+                           "[": ",", "]": ",", "{": ",", "}": ",", "\n": " ", "\t": " "})
+_SPEAKABLE_RE = re.compile(r"[a-z]")
+
+
+def _expand_abbreviation(m: re.Match) -> str:
+    words = _ABBREVIATIONS[(m.group(1) or m.group(2)).lower()]
+    at_end = not m.string[m.end():].strip()
+    return words + "." if at_end else words  # "..., etc." still ends its sentence
+
+
+def normalize_text(text: str) -> str:
+    """Raw English → normalised text (see the module docstring); idempotent.
+
+    Numbers, currency, symbols and common abbreviations become words; `; :`, brackets and dashes
+    become commas; ellipses become full stops; quotes are removed; other characters that cannot be
+    spoken are dropped with a warning naming them.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    for pattern, words in _LATIN_RE:
+        text = pattern.sub(words, text)
+    text = _ABBREV_RE.sub(_expand_abbreviation, text)
+    text = expand_numbers(text).translate(_CHAR_MAP)  # numbers first: "3:30" and "5–10" need : and –
+    for symbol, words in _SYMBOLS.items():
+        text = text.replace(symbol, words)
+    text = text.lower()
+    text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # well-known → well known
+    text = re.sub(r"\s+-+\s+|^-+\s*|\s*-+$", ", ", text)  # a dash between words is a pause
+    text = re.sub(r"\.{2,}", ".", text)
+    text = text.replace('"', " ")
+    text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)  # quotes, not apostrophes inside words
+    dropped = sorted(set(re.sub(r"[a-z' ,.?!]", "", text)))
+    if dropped:
+        logger.warning("dropping characters that cannot be spoken: %s", " ".join(dropped))
+        text = re.sub(r"[^a-z' ,.?!]", " ", text)
+    text = re.sub(r"\s+([,.?!])", r"\1", text)  # marks attach to the word before them
+    text = re.sub(r"([,.?!])[,.?!]*(?=[,.?!])", "", text)  # "?!" , ",." → the last mark
+    text = re.sub(r"^[\s,.?!]+", "", text)
+    text = re.sub(r"([,.?!])(?=[a-z])", r"\1 ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def split_sentences(normalized: str) -> list[str]:
+    """Normalised text → sentences, each ending at `.`, `?` or `!` (the last may end without one)."""
+    return [s for s in re.split(r"(?<=[.?!])\s+", normalized) if s]
+
+
+def split_long(sentence: str, max_words: int) -> list[str]:
+    """Split a sentence into pieces of at most `max_words` words, at commas where possible."""
+    pieces: list[str] = []
+    for clause in re.split(r"(?<=,)\s+", sentence):
+        words = clause.split()
+        if pieces and len(pieces[-1].split()) + len(words) <= max_words:
+            pieces[-1] = f"{pieces[-1]} {clause}"
+            continue
+        pieces.extend(" ".join(words[i:i + max_words]) for i in range(0, len(words), max_words))
+    return pieces
+
+
+def require_speakable(text: str) -> str:
+    """Raw text → normalised text; raises TextError when it is empty or has nothing speakable."""
+    if not isinstance(text, str):
+        raise TextError(f"text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise TextError("text is empty")
+    normalized = normalize_text(text)
+    if not _SPEAKABLE_RE.search(normalized):
+        raise TextError(f"text has nothing speakable (no words once normalised): {text!r}")
+    return normalized
+
+
+class Tokenizer(ABC):
+    """Text → tokens → ids in `1..len(vocab)-1`; `vocab[0]` is the filler."""
+
+    name: str
+    vocab: tuple[str, ...]
+
+    def __init__(self) -> None:
+        self._ids = {tok: i for i, tok in enumerate(self.vocab)}
+
+    def tokenize(self, text: str) -> list[str]:
+        """Raw text → tokens. Raises `TextError` for empty text or text with nothing speakable."""
+        return self._tokens(require_speakable(text))
+
+    def encode(self, text: str) -> list[int]:
+        """Raw text → token ids (never 0)."""
+        return self.ids(self.tokenize(text))
+
+    def ids(self, tokens: list[str]) -> list[int]:
+        """Tokens → ids; a token outside the vocabulary raises KeyError."""
+        return [self._ids[t] for t in tokens]
+
+    @abstractmethod
+    def _tokens(self, normalized: str) -> list[str]:
+        """Normalised text → tokens, all in `vocab`."""
+
+    @abstractmethod
+    def count_units(self, tokens: list[str]) -> int:
+        """The speakable units that set a durations ratio: phones, or letters."""
+
+
+class PhoneTokenizer(Tokenizer):
+    """ARPAbet phones with stress, a word-boundary token and the pause marks as tokens."""
+
+    name = "phone"
+    vocab = (FILLER, WORD_BOUNDARY) + PUNCTUATION + PHONES
+
+    def _tokens(self, normalized: str) -> list[str]:
+        items = re.findall(r"[a-z']+|[,.?!]", normalized)
+        words = [w for w in items if w not in PUNCTUATION]
+        prons = iter(load_g2p()(words))
+        tokens: list[str] = []
+        for item in items:
+            if item in PUNCTUATION:
+                tokens.append(item)
+                continue
+            if tokens:
+                tokens.append(WORD_BOUNDARY)
+            tokens.extend(next(prons))
+        return tokens
+
+    def count_units(self, tokens: list[str]) -> int:
+        return sum(t in _PHONE_SET for t in tokens)
+
+
+class CharTokenizer(Tokenizer):
+    """The normalised text's characters: letters, apostrophe, space and the pause marks."""
+
+    name = "char"
+    vocab = (FILLER, WORD_BOUNDARY) + PUNCTUATION + ("'",) + tuple("abcdefghijklmnopqrstuvwxyz")
+
+    def _tokens(self, normalized: str) -> list[str]:
+        return list(normalized)
+
+    def count_units(self, tokens: list[str]) -> int:
+        return sum(t.isalpha() for t in tokens)
+
+
+_PHONE_SET = frozenset(PHONES)
+TOKENIZERS: dict[str, type[Tokenizer]] = {"phone": PhoneTokenizer, "char": CharTokenizer}
+
+
+def build_tokenizer(name: str) -> Tokenizer:
+    """`"phone"` (g2p_en phones) or `"char"` (letters)."""
+    if name not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {name!r}; choose one of {sorted(TOKENIZERS)}")
+    return TOKENIZERS[name]()
