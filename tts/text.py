@@ -1,4 +1,5 @@
-"""English text frontend: normalisation, sentence splitting, and the phone and character tokenizers.
+"""English text frontend: normalisation (`tts.normalize`), sentence splitting, and the phone and character
+tokenizers.
 
 Normalised text is lower case and holds only letters, apostrophes inside words, spaces and the pause
 marks `, . ? !`. Token id 0 is the filler that pads text to the frame count inside the model, so no
@@ -7,15 +8,11 @@ depend on their order.
 """
 from __future__ import annotations
 
-import logging
 import re
-import unicodedata
 from abc import ABC, abstractmethod
 
 from .g2p import PHONES, load_g2p
-from .numbers import expand_numbers
-
-logger = logging.getLogger(__name__)
+from .normalize import normalize_text
 
 FILLER = "<filler>"
 WORD_BOUNDARY = " "
@@ -26,61 +23,7 @@ class TextError(ValueError):
     """Text that cannot be synthesised: empty, or with nothing speakable once normalised."""
 
 
-_ABBREVIATIONS = {
-    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "saint",
-    "jr": "junior", "sr": "senior", "co": "company", "corp": "corporation", "ltd": "limited",
-    "inc": "incorporated", "vs": "versus", "etc": "et cetera", "approx": "approximately",
-    "dept": "department", "gen": "general", "capt": "captain", "lt": "lieutenant", "sgt": "sergeant",
-    "mt": "mount", "ft": "fort", "no": "number",
-}
-# "No." is an abbreviation only before a number; "no." at a sentence end is the word.
-_ABBREV_RE = re.compile(
-    r"\b(" + "|".join(k for k in _ABBREVIATIONS if k != "no") + r")\.|\b(no)\.(?=\s*\d)", re.IGNORECASE)
-_LATIN_RE = [(re.compile(r"\be\.g\.", re.IGNORECASE), "for example"),
-             (re.compile(r"\bi\.e\.", re.IGNORECASE), "that is")]
-_SYMBOLS = {"&": " and ", "%": " percent ", "@": " at ", "+": " plus ", "=": " equals ", "#": " number "}
-_CHAR_MAP = str.maketrans({"‘": "'", "’": "'", "`": "'", "“": '"', "”": '"', "…": "...",
-                           "—": " - ", "–": " - ", ";": ",", ":": ",", "(": ",", ")": ",",
-                           "[": ",", "]": ",", "{": ",", "}": ",", "\n": " ", "\t": " "})
 _SPEAKABLE_RE = re.compile(r"[a-z]")
-
-
-def _expand_abbreviation(m: re.Match) -> str:
-    words = _ABBREVIATIONS[(m.group(1) or m.group(2)).lower()]
-    at_end = not m.string[m.end():].strip()
-    return words + "." if at_end else words  # "..., etc." still ends its sentence
-
-
-def normalize_text(text: str) -> str:
-    """Raw English → normalised text (see the module docstring); idempotent.
-
-    Numbers, currency, symbols and common abbreviations become words; `; :`, brackets and dashes
-    become commas; ellipses become full stops; quotes are removed; other characters that cannot be
-    spoken are dropped with a warning naming them.
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-    for pattern, words in _LATIN_RE:
-        text = pattern.sub(words, text)
-    text = _ABBREV_RE.sub(_expand_abbreviation, text)
-    text = expand_numbers(text).translate(_CHAR_MAP)  # numbers first: "3:30" and "5–10" need : and –
-    for symbol, words in _SYMBOLS.items():
-        text = text.replace(symbol, words)
-    text = text.lower()
-    text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # well-known → well known
-    text = re.sub(r"\s+-+\s+|^-+\s*|\s*-+$", ", ", text)  # a dash between words is a pause
-    text = re.sub(r"\.{2,}", ".", text)
-    text = text.replace('"', " ")
-    text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)  # quotes, not apostrophes inside words
-    dropped = sorted(set(re.sub(r"[a-z' ,.?!]", "", text)))
-    if dropped:
-        logger.warning("dropping characters that cannot be spoken: %s", " ".join(dropped))
-        text = re.sub(r"[^a-z' ,.?!]", " ", text)
-    text = re.sub(r"\s+([,.?!])", r"\1", text)  # marks attach to the word before them
-    text = re.sub(r"([,.?!])[,.?!]*(?=[,.?!])", "", text)  # "?!" , ",." → the last mark
-    text = re.sub(r"^[\s,.?!]+", "", text)
-    text = re.sub(r"([,.?!])(?=[a-z])", r"\1 ", text)
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def split_sentences(normalized: str) -> list[str]:
