@@ -82,7 +82,7 @@ def test_condition_dropout_for_guidance():
 def sample(model, noise_seed=0, **kw):
     latent, mask, text = batch()
     noise = torch.randn(2, 40, 128, generator=torch.Generator().manual_seed(noise_seed))
-    args = {"nfe": 8, "cfg": 2.0, "sway": -1.0, "solver": "euler", **kw}
+    args = {"nfe": 8, "cfg": 2.0, "sway": -1.0, "solver": "euler", "schedule": "uniform", **kw}
     return model.sample(latent[:, :12], torch.tensor([12, 8]), text, torch.tensor([40, 30]), noise, **args)
 
 
