@@ -148,3 +148,51 @@ def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike |
     state.update({k: v for k, v in model.state_dict().items() if k.startswith("latent_norm.")})
     load_strict(model, {k: v.float() for k, v in state.items()}, str(checkpoint))
     return model.eval()
+
+
+# F5-TTS's inference rules (its infer/utils_infer.py), used by `Synthesizer` for models with its tokenizer.
+TARGET_RMS = 0.1  # quieter references are raised to this loudness, and the output lowered alike
+SHORT_TEXT_BYTES = 10  # texts shorter than this are spoken at SHORT_TEXT_SPEED: the byte rule underestimates them
+SHORT_TEXT_SPEED = 0.3
+_SENTENCE_END = re.compile(r"(?<=[;:,.!?])\s+|(?<=[；：，。！？])")
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def reference_text(text: str) -> str:
+    """The prompt transcript as F5-TTS feeds it: ending in ". " (or "。"), then a space after a
+    final one-byte character, so that the new text starts a new sentence."""
+    if not text.endswith(". ") and not text.endswith("。"):
+        text += " " if text.endswith(".") else ". "
+    return text + " " if utf8_len(text[-1]) == 1 else text
+
+
+def new_frames(ref_frames: int, ref_text: str, text: str, speed: float) -> int:
+    """Frames for `text`: the prompt's frames per UTF-8 byte of its (`reference_text`) transcript."""
+    if utf8_len(text) < SHORT_TEXT_BYTES:
+        speed = SHORT_TEXT_SPEED
+    return int(ref_frames / utf8_len(ref_text) * utf8_len(text) / speed)
+
+
+def loudness_gain(wav: torch.Tensor) -> float:
+    """wav: (T,) → the factor that raises its RMS to TARGET_RMS; 1 for louder clips."""
+    rms = wav.float().pow(2).mean().sqrt().item()
+    return TARGET_RMS / rms if 0 < rms < TARGET_RMS else 1.0
+
+
+def split_text(text: str, max_bytes: int) -> list[str]:
+    """F5-TTS's chunks: sentences and clauses (split after punctuation) packed up to `max_bytes`."""
+    chunks: list[str] = []
+    current = ""
+    for part in _SENTENCE_END.split(text):
+        if not part:
+            continue
+        if current and utf8_len(current) + utf8_len(part) > max_bytes:
+            chunks.append(current.strip())
+            current = ""
+        current += part + " " if utf8_len(part[-1]) == 1 else part
+    if current.strip():
+        chunks.append(current.strip())
+    return chunks
