@@ -6,20 +6,26 @@ the checkpoint's vocabulary, and its mel codec recorded in the config.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from codec.checkpoint import CheckpointError
+from codec.checkpoint import CheckpointError, fetch
 from codec.model import load_strict
 from codec.spec import CodecSpec
 
 from .dit import DiTConfig
-from .model import TTSConfig, TTSModel
+from .model import WEIGHTS_NAME, TTSConfig, TTSModel
 from .text import read_vocab
+
+logger = logging.getLogger(__name__)
 
 # F5-TTS's DiT constructor defaults, for arguments an `arch` leaves out.
 F5_DIT_DEFAULTS = {"depth": 8, "heads": 8, "dim_head": 64, "dropout": 0.1, "ff_mult": 4, "mel_dim": 100,
@@ -196,3 +202,111 @@ def split_text(text: str, max_bytes: int) -> list[str]:
     if current.strip():
         chunks.append(current.strip())
     return chunks
+
+
+# Released checkpoints: converted once into our format, cached, and loaded from the cache after.
+HUB_REPO = "SWivid/F5-TTS"
+LICENSE = "CC-BY-NC-4.0"  # F5-TTS's released weights: non-commercial use only
+
+
+@dataclass(frozen=True)
+class Release:
+    """One of F5-TTS's releases on the hub: `repo/subfolder/{checkpoint, vocab.txt}`."""
+
+    subfolder: str
+    checkpoint: str
+    arch: dict
+    repo: str = HUB_REPO
+
+
+RELEASES = {"F5TTS_v1_Base": Release("F5TTS_v1_Base", "model_1250000.safetensors", F5_V1_BASE_ARCH)}
+VOCAB_NAME = "vocab.txt"
+ARCH_NAME = "config.json"  # beside a local checkpoint: F5-TTS's DiT arguments under "arch" (optional)
+_CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt")
+
+
+def is_f5_source(source: str | os.PathLike) -> bool:
+    """A release name, `SWivid/F5-TTS[/subfolder]`, a local F5-TTS checkpoint file, or a folder
+    holding one with its vocab.txt (and no saved model of ours)."""
+    text = str(source)
+    if text in RELEASES or text.removeprefix("hf://").split("/")[:2] == HUB_REPO.split("/"):
+        return True
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path.suffix in _CHECKPOINT_SUFFIXES
+    return path.is_dir() and (path / VOCAB_NAME).is_file() and not _is_ours(path)
+
+
+def _is_ours(directory: Path) -> bool:
+    config = directory / ARCH_NAME
+    return config.is_file() and "model_type" in json.loads(config.read_text())
+
+
+def converted(source: str | os.PathLike, subfolder: str | None = None, revision: str | None = None) -> Path:
+    """An F5-TTS checkpoint (see `is_f5_source`) → a directory in our format, converted on first use
+    and cached under `$CUBETTS_CACHE` (default: the Hugging Face cache) by source and file version."""
+    checkpoint, vocab, arch = _locate(source, subfolder, revision)
+    stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in (checkpoint, vocab)]
+    key = hashlib.sha256(json.dumps([stats, arch], sort_keys=True).encode()).hexdigest()[:16]
+    directory = cache_dir() / "f5" / f"{checkpoint.stem}-{key}"
+    if not (directory / WEIGHTS_NAME).is_file():
+        logger.info("converting F5-TTS checkpoint %s into %s (once)", checkpoint, directory)
+        load_f5_checkpoint(checkpoint, vocab, arch).save_pretrained(directory)
+    return directory
+
+
+def cache_dir() -> Path:
+    if os.environ.get("CUBETTS_CACHE"):
+        return Path(os.environ["CUBETTS_CACHE"]).expanduser()
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return Path(HF_HUB_CACHE) / "cubetts"
+
+
+def _locate(source: str | os.PathLike, subfolder: str | None, revision: str | None) -> tuple[Path, Path, dict | None]:
+    """(checkpoint file, vocab.txt, arch or None) of a source, downloading a hub release if needed."""
+    text = str(source)
+    if text in RELEASES or text.removeprefix("hf://").split("/")[:2] == HUB_REPO.split("/"):
+        return _from_hub(text, subfolder, revision)
+    path = Path(source).expanduser()
+    folder = path.parent if path.is_file() else path
+    if path.is_file():
+        checkpoint = path
+    else:
+        found = sorted(p for p in folder.iterdir() if p.suffix in _CHECKPOINT_SUFFIXES)
+        if not found:
+            raise CheckpointError(f"{folder} holds {VOCAB_NAME} but no F5-TTS checkpoint ({', '.join(_CHECKPOINT_SUFFIXES)})")
+        checkpoint = found[-1]
+    vocab = folder / VOCAB_NAME
+    if not vocab.is_file():
+        raise CheckpointError(f"F5-TTS checkpoint {checkpoint} needs its vocabulary: put the release's {VOCAB_NAME} "
+                              f"beside it (e.g. https://huggingface.co/{HUB_REPO}/tree/main/F5TTS_v1_Base)")
+    arch_file = folder / ARCH_NAME
+    arch = json.loads(arch_file.read_text()).get("arch") if arch_file.is_file() else None
+    return checkpoint, vocab, arch
+
+
+def _from_hub(source: str, subfolder: str | None, revision: str | None) -> tuple[Path, Path, dict | None]:
+    if source in RELEASES:
+        release = RELEASES[source]
+    else:
+        parts = source.removeprefix("hf://").split("/")
+        name = "/".join(parts[2:]) or subfolder
+        if name not in RELEASES:
+            raise CheckpointError(f"unknown F5-TTS release {name!r} in {HUB_REPO}; supported: {sorted(RELEASES)} "
+                                  f"(or give a local checkpoint file with its {VOCAB_NAME})")
+        release = RELEASES[name]
+    patterns = [release.checkpoint, VOCAB_NAME]
+    try:
+        folder = fetch(release.repo, "F5-TTS release", release.subfolder, revision, allow_patterns=patterns)
+    except CheckpointError as err:
+        raise CheckpointError(
+            f"F5-TTS release {release.subfolder} is not in the cache and could not be downloaded: it needs "
+            f"{release.subfolder}/{release.checkpoint} and {release.subfolder}/{VOCAB_NAME} from the hub repo "
+            f"{release.repo} (https://huggingface.co/{release.repo}). Connect to the internet once (with "
+            f"HF_HUB_OFFLINE unset) to download and cache them, or download both files and pass the checkpoint's "
+            f"path, with {VOCAB_NAME} beside it. ({err})") from None
+    missing = [p for p in patterns if not (folder / p).is_file()]
+    if missing:
+        raise CheckpointError(f"{release.repo}/{release.subfolder} lacks {missing} (looked in {folder})")
+    return folder / release.checkpoint, folder / VOCAB_NAME, release.arch

@@ -174,9 +174,15 @@ class TTSModel(nn.Module):
         atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> "TTSModel":
-        """Load from a directory written by `save_pretrained`, or a hub repo id holding one."""
-        directory = _resolve(path)
+    def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
+                        subfolder: str | None = None) -> "TTSModel":
+        """Load from a directory written by `save_pretrained`, a hub repo id holding one, or an F5-TTS
+        checkpoint: a release name ("F5TTS_v1_Base"), "SWivid/F5-TTS" with the release as subfolder
+        (or "SWivid/F5-TTS/F5TTS_v1_Base"), or a local .safetensors / .pt with its vocab.txt beside it;
+        those are converted once into this format and cached (tts/f5.py)."""
+        from . import f5  # it builds on this module
+
+        directory = f5.converted(path, subfolder) if f5.is_f5_source(path) else _resolve(path, subfolder)
         meta = json.loads((directory / CONFIG_NAME).read_text())
         if not (directory / WEIGHTS_NAME).is_file():
             raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
@@ -188,9 +194,9 @@ class TTSModel(nn.Module):
         return model.to(device).eval()
 
 
-def _resolve(path: str | os.PathLike) -> Path:
+def _resolve(path: str | os.PathLike, subfolder: str | None = None) -> Path:
     """A saved TTS model: a local directory, or a hub repo id (downloaded once into the HF cache)."""
-    local = fetch(path, "TTS model", allow_patterns=[CONFIG_NAME, WEIGHTS_NAME])
+    local = fetch(path, "TTS model", subfolder, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME])
     if not (local / CONFIG_NAME).is_file():
         raise CheckpointError(f"{local} has no {CONFIG_NAME}: not a saved TTS model")
     return local

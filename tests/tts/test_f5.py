@@ -1,13 +1,17 @@
 """Parity with F5-TTS v1 on its own outputs (tests/data/f5_reference, see its README), and its checkpoints."""
 import json
+import shutil
 
+import huggingface_hub
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from codec import CheckpointError
+from tts import f5
 from tts.f5 import MEL_CODEC, dit_config, load_f5_checkpoint
 from tts.flow import base_timesteps
+from tts.model import TTSModel
 from tts.text import read_vocab
 
 
@@ -115,3 +119,81 @@ def test_default_arch_is_v1_base():
     config = dit_config(None, 2545)
     assert (config.dim, config.depth, config.heads, config.ff_mult, config.text_dim, config.conv_layers,
             config.latent_dim, config.text_vocab_size) == (1024, 22, 16, 2, 512, 4, 100, 2546)
+
+
+# Released checkpoints by name, path or hub id: converted once, cached, then loaded in our format.
+
+def outputs(model: TTSModel) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    x, cond = torch.randn(1, 20, 100, generator=gen), torch.randn(1, 20, 100, generator=gen)
+    mask, keep = torch.ones(1, 20, dtype=torch.bool), torch.zeros(1, dtype=torch.bool)
+    with torch.no_grad():
+        return model.dit(x, cond, torch.tensor([[3, 4, 5]]), torch.tensor([0.5]), mask, keep, keep)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUBETTS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_local_checkpoints_convert_once(reference, f5_reference, cache, monkeypatch):
+    expected = outputs(reference[0])
+    for source in (f5_reference / "model.safetensors", f5_reference):
+        model = TTSModel.from_pretrained(source)
+        assert model.config.tokenizer == "f5" and model.config.codec == MEL_CODEC
+        torch.testing.assert_close(outputs(model), expected, rtol=0, atol=0)
+    assert len(list((cache / "f5").iterdir())) == 1  # one checkpoint, one conversion
+
+    def fail(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(f5, "load_f5_checkpoint", fail)
+    torch.testing.assert_close(outputs(TTSModel.from_pretrained(f5_reference)), expected, rtol=0, atol=0)
+
+
+def test_local_checkpoint_without_vocab(f5_reference, cache, tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    shutil.copy(f5_reference / "model.safetensors", tmp_path / "ckpt" / "model_1.safetensors")
+    with pytest.raises(CheckpointError, match="vocab.txt"):
+        TTSModel.from_pretrained(tmp_path / "ckpt" / "model_1.safetensors")
+
+
+def fake_hub(root, calls):
+    def snapshot_download(repo_id, revision=None, allow_patterns=None, **kwargs):
+        calls.append((repo_id, sorted(allow_patterns)))
+        return str(root)
+    return snapshot_download
+
+
+def test_hub_release_by_name_and_subfolder(reference, f5_reference, cache, tmp_path, monkeypatch):
+    """The hub is mocked by a folder laid out as SWivid/F5-TTS, holding the fixture as a release."""
+    arch = json.loads((f5_reference / "config.json").read_text())["arch"]
+    monkeypatch.setitem(f5.RELEASES, "Tiny_v1", f5.Release("Tiny_v1", "model_9.safetensors", arch))
+    snapshot = tmp_path / "snapshot"
+    (snapshot / "Tiny_v1").mkdir(parents=True)
+    shutil.copy(f5_reference / "model.safetensors", snapshot / "Tiny_v1" / "model_9.safetensors")
+    shutil.copy(f5_reference / "vocab.txt", snapshot / "Tiny_v1" / "vocab.txt")
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_hub(snapshot, calls))
+    expected = outputs(reference[0])
+    for source, kwargs in (("Tiny_v1", {}), ("SWivid/F5-TTS", {"subfolder": "Tiny_v1"}),
+                           ("hf://SWivid/F5-TTS/Tiny_v1", {})):
+        torch.testing.assert_close(outputs(TTSModel.from_pretrained(source, **kwargs)), expected, rtol=0, atol=0)
+    assert calls == [("SWivid/F5-TTS", ["Tiny_v1/model_9.safetensors", "Tiny_v1/vocab.txt"])] * 3
+    assert len(list((cache / "f5").iterdir())) == 1
+
+
+def test_hub_release_offline_says_what_is_missing(cache, monkeypatch):
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("outgoing traffic has been disabled")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(CheckpointError) as err:
+        TTSModel.from_pretrained("F5TTS_v1_Base")
+    message = str(err.value)
+    for needed in ("F5TTS_v1_Base/model_1250000.safetensors", "F5TTS_v1_Base/vocab.txt", "SWivid/F5-TTS",
+                   "HF_HUB_OFFLINE"):
+        assert needed in message
+    with pytest.raises(CheckpointError, match="unknown F5-TTS release"):
+        TTSModel.from_pretrained("SWivid/F5-TTS/F5TTS_v9")

@@ -4,8 +4,15 @@ import json
 import pytest
 import torch
 
-from tts import Synthesizer, SynthesisOptions, TextError
-from tts.f5 import SHORT_TEXT_BYTES, SHORT_TEXT_SPEED, load_f5_checkpoint, new_frames, reference_text, split_text
+from tts import SynthesisOptions, Synthesizer, TextError
+from tts.f5 import (
+    SHORT_TEXT_BYTES,
+    SHORT_TEXT_SPEED,
+    load_f5_checkpoint,
+    new_frames,
+    reference_text,
+    split_text,
+)
 from tts.splice import crossfade_join
 from tts.text import F5Tokenizer, build_tokenizer, read_vocab
 
@@ -135,7 +142,7 @@ def test_f5_models_normalise_quiet_references(f5_model):
     tts = f5_synth(f5_model)
     ref = speechlike(2.0, 24000)
     ref = ref / rms(ref)
-    quiet, quieter, loud = (tts.synthesize("hello world.", ref * g, 24000, "hello world")[0] for g in (0.02, 0.01, 0.2))
+    quiet, quieter, _ = (tts.synthesize("hello world.", ref * g, 24000, "hello world")[0] for g in (0.02, 0.01, 0.2))
     for wav in tts.codec.encoded[:2]:  # both quiet references are encoded at F5-TTS's loudness
         assert abs(rms(wav) - 0.1) < 1e-4
     assert abs(rms(tts.codec.encoded[2]) - 0.2) < 1e-4  # a loud one is left as it is
