@@ -1,9 +1,10 @@
-"""English text frontend: normalisation, sentence splitting, and the phone and character tokenizers.
+"""Text frontend: English normalisation, sentence splitting, and the phone, character and F5-TTS tokenizers.
 
 Normalised text is lower case and holds only letters, apostrophes inside words, spaces and the pause
 marks `, . ? !`. Token id 0 is the filler that pads text to the frame count inside the model, so no
-tokenizer ever emits it; the vocabularies are fixed here because a checkpoint's embedding rows
-depend on their order.
+tokenizer ever emits it; the phone and character vocabularies are fixed here because a checkpoint's
+embedding rows depend on their order. The F5-TTS tokenizer takes raw text and its checkpoint's
+vocabulary, which the converted model stores in its config.
 """
 from __future__ import annotations
 
