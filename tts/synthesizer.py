@@ -19,9 +19,9 @@ from torch.nn.utils.rnn import pad_sequence
 from codec import WavCube
 from codec.audio import AudioError, load_audio, resample, to_mono
 
+from . import f5
 from .asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from .model import TTSModel
-from . import f5
 from .options import SynthesisOptions
 from .splice import crossfade_join, cut_at_pause, is_silent, trim_silence
 from .text import (PUNCTUATION, WORD_BOUNDARY, TextError, build_tokenizer, require_speakable, split_long,

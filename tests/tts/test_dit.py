@@ -3,15 +3,7 @@ import math
 import pytest
 import torch
 
-from tts.dit import (
-    DiT,
-    DiTBlock,
-    DiTConfig,
-    TextEmbedding,
-    apply_rotary,
-    rotary_tables,
-    text_position_table,
-)
+from tts.dit import DiT, DiTBlock, DiTConfig, TextEmbedding, apply_rotary, rotary_tables, text_position_table
 from tts.model import TTSConfig, TTSModel
 
 

@@ -5,14 +5,7 @@ import pytest
 import torch
 
 from tts import SynthesisOptions, Synthesizer, TextError
-from tts.f5 import (
-    SHORT_TEXT_BYTES,
-    SHORT_TEXT_SPEED,
-    load_f5_checkpoint,
-    new_frames,
-    reference_text,
-    split_text,
-)
+from tts.f5 import SHORT_TEXT_BYTES, SHORT_TEXT_SPEED, load_f5_checkpoint, new_frames, reference_text, split_text
 from tts.splice import crossfade_join
 from tts.text import F5Tokenizer, build_tokenizer, read_vocab
 

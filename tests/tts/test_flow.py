@@ -3,14 +3,7 @@ import math
 import pytest
 import torch
 
-from tts.flow import (
-    EPSS_GRIDS,
-    base_timesteps,
-    integrate,
-    random_span_mask,
-    solver_steps,
-    sway_timesteps,
-)
+from tts.flow import EPSS_GRIDS, base_timesteps, integrate, random_span_mask, solver_steps, sway_timesteps
 
 
 def test_span_mask_is_one_contiguous_span_of_the_requested_fraction():
