@@ -20,9 +20,11 @@ def _deterministic():
     yield
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_thread():
-    """Small models run fastest on one thread; two threads on a shared 2-core machine stall for seconds."""
+    """Small models run fastest on one thread; two threads on a shared 2-core machine stall for seconds.
+    Session-wide, so module fixtures run on one thread too: a result must not depend on which fixture made it
+    (a training run resumed on another thread count sums in another order)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
