@@ -76,10 +76,14 @@ def rotary_tables(n: int, head_dim: int, device: torch.device | str) -> tuple[to
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (B, H, N, head_dim): rotate each pair (x[2i], x[2i + 1]) by its angle."""
-    pairs = x.unflatten(-1, (-1, 2))  # (B, H, N, head_dim / 2, 2)
+    """x: (B, H, N, head_dim): rotate each pair (x[2i], x[2i + 1]) by its angle.
+
+    The rotation runs in float32 and is cast back: in bf16 the angles of positions a few hundred apart round
+    to the same value, and long utterances lose their order."""
+    xf = x.float()
+    pairs = xf.unflatten(-1, (-1, 2))  # (B, H, N, head_dim / 2, 2)
     rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)  # (B, H, N, head_dim)
-    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+    return (xf * cos + rotated * sin).to(x.dtype)
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

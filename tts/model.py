@@ -152,13 +152,13 @@ class TTSModel(nn.Module):
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
                 v_cond, v_uncond = self.dit.velocity(torch.cat([x, x]), cond2, text_h, torch.cat([t, t]), mask2,
-                                                     drop).chunk(2)
-                return v_cond + cfg * (v_cond - v_uncond)
+                                                     drop).float().chunk(2)
+                return v_cond + cfg * (v_cond - v_uncond)  # float32: the difference is small beside each term
         else:
             text_h = self.dit.embed_text(text, mask, keep)
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return self.dit.velocity(x, cond, text_h, t, mask, keep)
+                return self.dit.velocity(x, cond, text_h, t, mask, keep).float()
 
         z = integrate(velocity, noise, timesteps, solver)
         z = torch.where(prompt_mask[..., None], cond, z)
