@@ -16,7 +16,7 @@ from codec.audio import AudioError, load_audio
 
 from .asr import ASR_BACKENDS, ASRError, load_asr
 from .codec_eval import ManifestItem, decoded_path, read_manifest, reconstruct, run_codec_eval
-from .generate import Synthesizer, generate_test_set, output_path
+from .generate import generate_test_set, output_path
 from .protocol import (DEFAULT_PAIR_LIST, F5_LIST_SOURCE, PROMPT_RANGE_S, TARGET_RANGE_S, build_cross_sentence_pairs,
                        read_librispeech, read_pair_list, sha256_of, write_pair_list)
 from .report import write_reports
@@ -41,8 +41,8 @@ def load_codec(args: argparse.Namespace) -> Any:
     return open_codec(source, codec_subfolder(source, args.codec_subfolder), device=_device(args.device))
 
 
-def load_synthesizer(model: str, args: argparse.Namespace, device: torch.device) -> Synthesizer:
-    """`tts.Synthesizer` from a TTS checkpoint, with `--codec` if given, else the codec the checkpoint records
+def load_synthesizer(model: str, args: argparse.Namespace, device: torch.device) -> Any:
+    """A `tts.Synthesizer` from a TTS checkpoint, with `--codec` if given, else the codec the checkpoint records
     (references come with transcripts, so its own ASR is never loaded)."""
     from tts import Synthesizer as TTSSynthesizer
 

@@ -176,13 +176,13 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
         model, optimizer = acc.prepare(model, optimizer)
         sample_codec = None
         record = config.model.codec
-        if run.is_main and config.sample_every and (codec is not None or record is not None):
-            if codec is not None:
-                sample_codec = open_codec(codec, device=run.device, **codec_kwargs).eval()
-                if record is not None:
-                    check_codec(record, sample_codec)
-            else:
-                sample_codec = load_codec(record, run.device)
+        if run.is_main and config.sample_every and codec is not None:
+            sample_codec = open_codec(codec, device=run.device, **codec_kwargs).eval()
+            if record is not None:
+                check_codec(record, sample_codec)
+        elif run.is_main and config.sample_every and record is not None:
+            sample_codec = load_codec(record, run.device)
+        if sample_codec is not None:
             sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
         run.open_logs(step)
         # Random states last: everything above (building the sampling codec included) may draw from them.
