@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from .audio import AudioError, atomic_write, resample, to_mono
-from .checkpoint import CheckpointError, convert_released_state_dict, resolve
+from .checkpoint import (CheckpointError, convert_released_state_dict, read_config, read_released, read_safetensors,
+                         resolve)
 from .decoder import DecoderConfig, WavCubeDecoder
 from .encoder import EncoderConfig, WavCubeEncoder
 
@@ -49,9 +50,13 @@ class WavCubeConfig:
                 f"unsupported codec config (model_type={d.get('model_type')!r}, format_version={version!r}); "
                 f"this version of cubetts reads model_type 'wavcube', format_version {FORMAT_VERSION}"
             )
-        dec = dict(d["decoder"])
-        dec["vocoder_window"] = tuple(dec["vocoder_window"])
-        return cls(encoder=EncoderConfig(**d["encoder"]), decoder=DecoderConfig(**dec), sample_rate=d["sample_rate"])
+        try:
+            dec = dict(d["decoder"])
+            dec["vocoder_window"] = tuple(dec["vocoder_window"])
+            return cls(encoder=EncoderConfig(**d["encoder"]), decoder=DecoderConfig(**dec),
+                       sample_rate=d["sample_rate"])
+        except (KeyError, TypeError, ValueError) as err:  # a missing, unknown or malformed field
+            raise CheckpointError(f"malformed codec config: {type(err).__name__}: {err}") from None
 
 
 class WavCube(nn.Module):
@@ -179,14 +184,17 @@ class WavCube(nn.Module):
             cfg_file = path / CONFIG_NAME
             if not cfg_file.is_file() or not (path / WEIGHTS_NAME).is_file():
                 raise CheckpointError(f"{path} holds no {CONFIG_NAME} + {WEIGHTS_NAME} (a saved cubetts codec)")
-            model = cls(config or WavCubeConfig.from_dict(json.loads(cfg_file.read_text())))
-            state = load_file(str(path / WEIGHTS_NAME), device=str(map_location))
+            if config is None:
+                saved = read_config(cfg_file, "codec checkpoint")
+                try:
+                    config = WavCubeConfig.from_dict(saved)
+                except CheckpointError as err:
+                    raise CheckpointError(f"codec checkpoint file {cfg_file} is broken: {err}") from None
+            model = cls(config)
+            state = read_safetensors(path / WEIGHTS_NAME, "codec checkpoint", map_location)
         else:
             model = cls(config or WavCubeConfig.base())
-            raw = torch.load(path, map_location=map_location, weights_only=False)
-            if not isinstance(raw, dict) or "state_dict" not in raw:
-                raise CheckpointError(f"{path} is not a Lightning checkpoint with a 'state_dict'")
-            state = convert_released_state_dict(raw["state_dict"])
+            state = convert_released_state_dict(read_released(path, map_location))
         load_strict(model, state, str(path))
         return model.eval()
 
