@@ -192,9 +192,9 @@ class WavCube(nn.Module):
                     raise CheckpointError(f"codec checkpoint file {cfg_file} is broken: {err}") from None
             model = cls(config)
             state = read_safetensors(path / WEIGHTS_NAME, "codec checkpoint", map_location)
-        else:
-            model = cls(config or WavCubeConfig.base())
+        else:  # read before building: a broken file is reported without first building a 300M-parameter model
             state = convert_released_state_dict(read_released(path, map_location))
+            model = cls(config or WavCubeConfig.base())
         load_strict(model, state, str(path))
         return model.eval()
 

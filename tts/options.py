@@ -99,6 +99,14 @@ def _checked(name: str, value, kind, bounds: tuple[float, float]):
     return converted
 
 
+def number(text: str) -> int | float:
+    """A command-line number, unchecked (`nan` and `1e9` included): SynthesisOptions checks the range."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)  # a ValueError here: argparse reports "invalid number value"
+
+
 def add_option_arguments(parser: argparse.ArgumentParser, defaults: SynthesisOptions | None = None) -> None:
     """One `--flag` per SynthesisOptions field, with its default, type, accepted range and help."""
     defaults = defaults or SynthesisOptions()
@@ -106,7 +114,8 @@ def add_option_arguments(parser: argparse.ArgumentParser, defaults: SynthesisOpt
     for f in dataclasses.fields(SynthesisOptions):
         kind = next(a for a in typing.get_args(hints[f.name]) or (hints[f.name],) if a is not type(None))
         where = f"; {accepted(f.name)}" if f.metadata.get("range") else ""
-        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=getattr(defaults, f.name),
+        parser.add_argument("--" + f.name.replace("_", "-"), type=number if kind in (int, float) else kind,
+                            default=getattr(defaults, f.name),
                             choices=f.metadata.get("choices"),
                             help=f.metadata["help"] + f" (default: %(default)s{where})")
 
