@@ -109,3 +109,17 @@ def test_missing_checkpoint_says_what_and_how(synthesizer, tmp_path):
 def test_ready_status(status):
     assert status.ready and isinstance(status, ModelStatus)
     assert "tiny random TTS" in status.markdown() and "Not ready" not in status.markdown()
+
+
+def test_unavailable_asr_is_answered_at_once_with_what_to_do(synthesizer, refs, monkeypatch):
+    from tts.asr import WhisperTranscriber
+
+    asr = WhisperTranscriber("nobody/no-such-whisper", retry_seconds=60)
+    monkeypatch.setattr(WhisperTranscriber, "_load", lambda self: (_ for _ in ()).throw(OSError("hub unreachable")))
+    monkeypatch.setattr(synthesizer, "transcriber", asr)
+    for _ in range(2):  # the second request gets the remembered failure
+        with pytest.raises(gr.Error, match="Reference transcript: none was given, and the speech recognizer "
+                                           "'nobody/no-such-whisper' could not be loaded .*hub unreachable.*Pass "
+                                           "the reference transcript"):
+            clone_voice(synthesizer, "Hello.", refs["good"], "")
+    assert asr._failure is not None
