@@ -113,8 +113,10 @@ class Run:
         """`(folder, training state, this process's RNG states)` of the newest checkpoint, or None."""
         found = list_checkpoints(self.checkpoints)
         if not found:
+            self.accelerator.print(f"starting a new run in {self.dir}")
             return None
         state, rng = load_training_state(found[-1], self.rank)
+        self.accelerator.print(f"resuming {self.dir} from step {state['step']} ({found[-1]})")
         if rng is None:
             self.accelerator.print(f"warning: {found[-1]} has no RNG state for process {self.rank} (was the run "
                                    f"started with another number of processes?); the run goes on, not exactly")

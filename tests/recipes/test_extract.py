@@ -10,7 +10,8 @@ import torch
 from codec import WavCube, load_audio
 from recipes.extract_latents import extract
 from recipes.manifest import read_manifest
-from recipes.shards import LatentDataset, compute_stats, list_shards, load_stats, read_index, shard_path
+from recipes.shards import (LatentDataset, ShardError, compute_stats, list_shards, load_stats, read_index, shard_path,
+                            verify_shard)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,3 +70,24 @@ def test_shards_hold_the_codec_latents_and_rerun_skips_done_shards(latents, clip
 def test_rerun_with_another_plan_is_refused(latents, clips_manifest, tiny_codec):
     with pytest.raises(ValueError, match="another extraction"):
         extract(clips_manifest, str(tiny_codec), latents, shard_size=4, workers=0, cpu=True)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_broken_shard_is_named_and_redone(latents, clips_manifest, tiny_codec, capsys, damage):
+    shard = shard_path(latents, 2)
+    good = shard.read_bytes()
+    index = read_index(shard)
+    if damage == "truncate":
+        shard.write_bytes(good[: len(good) - 100])
+    else:  # same size, one latent byte changed: only the checksum sees it
+        shard.write_bytes(good[:-8] + bytes(b ^ 0xFF for b in good[-8:]))
+    with pytest.raises(ShardError, match=f"latent shard {shard} is (broken|corrupted)"):
+        verify_shard(shard)
+    if damage == "truncate":  # training names it too
+        with pytest.raises(ShardError, match=str(shard)):
+            LatentDataset(latents)
+    extract(clips_manifest, str(tiny_codec), latents, shard_size=3, workers=0, cpu=True)
+    out = capsys.readouterr().out
+    assert f"latent shard {shard}" in out and "redoing it" in out
+    verify_shard(shard)
+    assert read_index(shard) == index  # the same utterances, with the same frame counts
