@@ -125,7 +125,7 @@ def train(config: CodecTrainConfig, manifest: str | Path, run_dir: str | Path, s
         gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
         sample_rate = config.model.codec.sample_rate
         dataset = CropDataset([u.path for u in utts], int(config.crop_seconds * sample_rate), sample_rate, config.seed)
-        run.open_logs(step)
+        run.open_logs(step, config.max_steps)
         if resumed is not None and rng is not None:
             set_rng_state(rng)
         else:

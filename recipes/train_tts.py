@@ -158,7 +158,7 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
         if run.is_main and codec is not None and config.sample_every:
             sample_codec = WavCube.from_pretrained(codec, **codec_kwargs).to(run.device).eval()
             sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
-        run.open_logs(step)
+        run.open_logs(step, config.max_steps)
         # Random states last: everything above (building the sampling codec included) may draw from them.
         if resumed is not None and rng is not None:
             set_rng_state(rng)
