@@ -16,11 +16,15 @@ from .audio import AudioError, atomic_write, resample, to_mono
 from .checkpoint import (CheckpointError, convert_released_state_dict, read_config, read_released, read_safetensors,
                          resolve)
 from .decoder import DecoderConfig, WavCubeDecoder
-from .encoder import EncoderConfig, WavCubeEncoder
+from .encoder import EncoderConfig, WavCubeEncoder, normalize_clips
+from .transformer import length_mask
+from . import windows
+from .windows import decode_windows, encode_windows
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+WAVLM_FIELD = 400  # samples under WavLM's first frame (25 ms); later frames start every 320 samples
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ class WavCube(nn.Module):
             raise AudioError("no audio given: the batch is empty")
         if not isinstance(sample_rate, int) or sample_rate <= 0:
             raise AudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-        min_len = 400 * sample_rate / self.sample_rate  # WavLM's first frame needs 25 ms
+        min_len = WAVLM_FIELD * sample_rate / self.sample_rate  # WavLM's first frame needs 25 ms
         out = []
         for i, c in enumerate(clips):
             if not torch.is_floating_point(c):
@@ -135,9 +139,29 @@ class WavCube(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveform(s) at any rate → `(latent: (B, N, 128) float32, mask: (B, N) bool, True = valid)`."""
         batch, lengths = self.prepare(wav, sample_rate)
+        frames = self.encoder.num_frames(lengths)
         with self._autocast():
-            latent, mask = self.encoder(batch, lengths)
+            if int(frames.max()) <= windows.WINDOW_FRAMES:
+                latent, mask = self.encoder(batch, lengths)
+            else:  # long audio: window by window (codec/windows.py), memory bounded by a window
+                latent, mask = self._encode_long(batch, lengths, frames)
         return latent.float(), mask
+
+    def _encode_long(self, batch: torch.Tensor, lengths: torch.Tensor,
+                     frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        latent = torch.zeros(len(batch), int(frames.max()), self.latent_dim, device=batch.device)
+        for i in range(len(batch)):
+            wav = batch[i: i + 1, : int(lengths[i])]  # (1, T_i)
+            if self.config.encoder.normalize_input:  # the whole clip's statistics, as one pass would use
+                wav = normalize_clips(wav, lengths[i: i + 1])
+
+            def encode(piece: torch.Tensor) -> torch.Tensor:
+                lengths = torch.tensor([piece.shape[1]], device=piece.device)
+                return self.encoder(piece, lengths, normalize=False)[0]
+
+            latent[i, : int(frames[i])] = encode_windows(encode, wav[0], int(frames[i]), self.hop_length,
+                                                         WAVLM_FIELD)
+        return latent, length_mask(frames, latent.shape[1])
 
     def decode(self, latent: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """`latent: (B, N, 128)` or `(N, 128)`, `mask: (B, N)` → `wav: (B, 320 N)` at 16 kHz, zero past each clip.
@@ -158,7 +182,15 @@ class WavCube(nn.Module):
         if latent.is_inference():  # straight from encode(): autograd cannot record inference tensors
             latent, mask = latent.clone(), None if mask is None else mask.clone()
         with self._autocast():
-            return self.decoder(latent, mask).float()
+            if latent.shape[1] <= windows.WINDOW_FRAMES:
+                return self.decoder(latent, mask).float()
+            # long latents: window by window (codec/windows.py), memory bounded by a window
+            lengths = mask.sum(1) if mask is not None else torch.full((len(latent),), latent.shape[1])
+            spf = self.hop_length
+            wav = torch.zeros(len(latent), latent.shape[1] * spf, device=latent.device)
+            for i, n in enumerate(lengths.tolist()):
+                wav[i, : n * spf] = decode_windows(lambda piece: self.decoder(piece).float(), latent[i, :n], spf)
+            return wav
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` and `model.safetensors` (each atomically) into `directory`."""
