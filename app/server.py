@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import numbers
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -190,8 +189,8 @@ def build_app(synthesizer: Synthesizer | None, status: ModelStatus, concurrency:
                 reference_text = gr.Textbox(label="Reference transcript (optional)", lines=2,
                                             placeholder="Leave empty to transcribe the reference automatically.")
                 with gr.Accordion("Advanced settings", open=False):
-                    speed = unchecked(gr.Slider(min(0.5, defaults.speed), max(2.0, defaults.speed), value=defaults.speed,
-                                                step=0.05, label="Speed", info=info["speed"]))
+                    speed = unchecked(gr.Slider(min(0.5, defaults.speed), max(2.0, defaults.speed),
+                                                value=defaults.speed, step=0.05, label="Speed", info=info["speed"]))
                     steps = unchecked(gr.Slider(1, max(64, min(MAX_NFE, 2 * defaults.nfe)), value=defaults.nfe, step=1,
                                                 label="Steps", info=info["nfe"]))
                     cfg_strength = unchecked(gr.Slider(0.0, max(5.0, 2 * defaults.cfg), value=defaults.cfg, step=0.1,

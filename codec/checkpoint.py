@@ -71,7 +71,7 @@ def resolve(path_or_repo_id: str | os.PathLike, subfolder: str | None = None, re
 
 
 def read_config(path: Path, what: str) -> dict:
-    """A checkpoint's `config.json` as a dict; a missing, unreadable or malformed file raises CheckpointError naming it."""
+    """A checkpoint's `config.json` as a dict; a missing, unreadable or malformed one raises CheckpointError."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", required=True, help="text to speak")
     p.add_argument("--ref", required=True, help="reference audio file (its voice is copied)")
     p.add_argument("--ref-text", help="transcript of the reference; transcribed by the ASR when omitted")
-    p.add_argument("--out", required=True, help=f"output file; its suffix sets the format ({', '.join(OUTPUT_FORMATS)})")
+    p.add_argument("--out", required=True,
+                   help=f"output file; its suffix sets the format ({', '.join(OUTPUT_FORMATS)})")
     p.add_argument("--model", default=os.environ.get("CUBETTS_TTS"), required="CUBETTS_TTS" not in os.environ,
                    help="TTS model directory or hub id (env CUBETTS_TTS)")
     p.add_argument("--codec", default=os.environ.get("CUBETTS_CODEC", DEFAULT_CODEC),

@@ -71,7 +71,7 @@ def refs(tmp_path_factory) -> dict:
     sf.write(files["short"], voice_like(0.5).numpy(), SR)
     files["unreadable"].write_bytes(b"RIFF but not really a wave file" * 10)
     files["wrong_type"].write_text("hello there, my good friend.")
-    sf.write(files["long"], voice_like(30.5).numpy(), 8000)  # 61 s at 8 kHz: over the app's upload limit, read from the header
+    sf.write(files["long"], voice_like(30.5).numpy(), 8000)  # 61 s at 8 kHz: over the app's upload limit
     return {k: str(v) for k, v in files.items()}
 
 

@@ -81,7 +81,8 @@ def test_prepare_data_command(corpora, tmp_path, capsys):
 def test_bad_lines_are_all_reported_before_any_work(clips_manifest, tmp_path, capsys):
     good = clips_manifest.read_text().splitlines()
     bad = [good[1].replace("\t", " "), good[2].replace("\t2.5000\t", "\tlong\t"),
-           good[3].replace(good[3].split("\t")[1], str(tmp_path / "gone.wav")), good[4].replace("\t2.5000\t", "\tnan\t")]
+           good[3].replace(good[3].split("\t")[1], str(tmp_path / "gone.wav")),
+           good[4].replace("\t2.5000\t", "\tnan\t")]
     path = tmp_path / "bad.tsv"
     path.write_text("\n".join([good[0]] + bad + good[5:]) + "\n")
     with pytest.raises(ManifestError) as info:
