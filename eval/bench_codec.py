@@ -71,13 +71,14 @@ def run_measured(argv: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
-def bench_long(minutes: list[float], threads: int) -> None:
-    """Peak RSS of `python -m codec encode` and `decode` (the CLI, CPU, full-size model) per audio length."""
+def bench_long(minutes: list[float], threads: int, preset: str) -> None:
+    """Peak RSS of `python -m codec encode` and `decode` (the CLI, CPU) per audio length."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        torch.manual_seed(0)
-        WavCube(WavCubeConfig.base()).save_pretrained(tmp / "codec")
-        print(f"python -m codec, WavCube base (random weights), CPU, {threads} threads, torch {torch.__version__}")
+        # Built in a child: a forked child's peak RSS counts the parent's pages at fork, so the parent stays small.
+        run_measured([sys.executable, "-c", f"import torch; from codec import WavCube, WavCubeConfig; "
+                      f"torch.manual_seed(0); WavCube(WavCubeConfig.{preset}()).save_pretrained({str(tmp / 'codec')!r})"])
+        print(f"python -m codec, WavCube {preset} (random weights), CPU, {threads} threads, torch {torch.__version__}")
         print(f"{'minutes':>7} {'encode s':>9} {'encode peak MiB':>15} {'decode s':>9} {'decode peak MiB':>15}",
               flush=True)
         cli = [sys.executable, "-m", "codec"]
@@ -100,9 +101,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--long", type=float, nargs="+", metavar="MINUTES",
                    help="instead: peak RSS of the codec CLI on files of these lengths (CPU)")
+    p.add_argument("--preset", default="base", choices=["base", "tiny"], help="codec size for --long")
     args = p.parse_args()
     if args.long:
-        bench_long(args.long, torch.get_num_threads())
+        bench_long(args.long, torch.get_num_threads(), args.preset)
         return
     device = torch.device(args.device)
     torch.manual_seed(0)
