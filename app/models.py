@@ -6,7 +6,6 @@ how to get it, and every request is answered with the same message.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import torch
 
 from codec import GRIFFIN_LIM, Codec
-from codec.checkpoint import CheckpointError
+from codec.checkpoint import CheckpointError, read_config
 from tts import Synthesizer, SynthesisOptions
 
 logger = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ def describe_licence(tts: str) -> str:
         return F5_LICENCE
     config = Path(tts).expanduser() / "config.json"
     if config.is_file():
-        licence = json.loads(config.read_text()).get("license")
+        licence = read_config(config, "TTS model").get("license")  # a broken file: CheckpointError naming it
         if licence:
             return str(licence)
     return "not recorded: see the checkpoint"
@@ -116,8 +115,8 @@ def load_synthesizer(tts: str | None, codec: str | None, asr: str, device: torch
     if not tts:
         problem = f"no TTS model given (`--tts` or the `CUBETTS_TTS` environment variable). {HOW_TO_GET_TTS}"
         return None, _failed(status, problem)
-    status = dataclasses.replace(status, licence=describe_licence(tts))
     try:
+        status = dataclasses.replace(status, licence=describe_licence(tts))
         synthesizer = Synthesizer.from_pretrained(tts, codec, device, asr, options, **(codec_kwargs or {}))
     except (CheckpointError, OSError, ValueError) as err:
         hints = [h for keys, h in ((("TTS",), HOW_TO_GET_TTS), (("codec", "Vocos"), HOW_TO_GET_CODEC))

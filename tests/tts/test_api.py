@@ -32,3 +32,32 @@ def test_asr_construction_does_no_io():
     asr = WhisperTranscriber("/no/such/whisper", "cpu")
     assert asr._model is None
     assert isinstance(torch.device(asr.device), torch.device)
+
+
+def test_f5_snippet_clones_a_voice(f5_reference, tiny_vocos, tmp_path, monkeypatch):
+    """The README's F5-TTS snippet, with the fixture's F5-layout checkpoint standing in for the release and a tiny
+    random Vocos for charactr/vocos-mel-24khz."""
+    import shutil
+
+    from codec import CodecSpec
+    from tts import f5
+
+    release = tmp_path / "F5TTS_v1_Base"
+    release.mkdir()
+    for name in ("model.safetensors", "vocab.txt", "config.json"):
+        shutil.copy(f5_reference / name, release / name)
+    monkeypatch.setattr(f5, "MEL_CODEC", CodecSpec("mel", str(tiny_vocos), 100, 24000 / 256))
+    monkeypatch.setenv("CUBETTS_CACHE", str(tmp_path / "cache"))
+    sf.write(tmp_path / "ref.wav", speechlike(2.0, 24000).numpy(), 24000)
+    monkeypatch.chdir(tmp_path)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Clone a voice now"):]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert '"F5TTS_v1_Base"' in snippet
+    snippet = snippet.replace('"F5TTS_v1_Base"', repr(str(release / "model.safetensors"))).replace(
+        'device="cuda"', 'device="cpu"')
+    scope: dict = {}
+    exec(snippet, scope)
+    assert scope["sr"] == 24000 and scope["wav"].dim() == 1
+    assert scope["wav"].numel() > 24000 * 0.2 and torch.isfinite(scope["wav"]).all()
+    assert scope["tts"].codec.kind == "mel"
