@@ -83,7 +83,7 @@ def sample_once(model: TTSModel, frames: int, prompt_frames: int, opts: Synthesi
     noise = torch.randn(1, frames, D, generator=gen).to(device)
     args = (prompt, torch.tensor([prompt_frames], device=device), text, torch.tensor([frames], device=device), noise)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):  # as Synthesizer
-        model.sample(*args, opts.nfe, opts.cfg, opts.sway, opts.solver)
+        model.sample(*args, nfe=opts.nfe, cfg=opts.cfg, sway=opts.sway, solver=opts.solver, schedule=opts.schedule)
 
 
 def main() -> None:

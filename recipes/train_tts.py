@@ -120,7 +120,8 @@ def log_sample(run: Run, model: TTSModel, codec: WavCube, item: dict, tokenizer:
     noise = torch.randn(1, n, d, generator=torch.Generator().manual_seed(0)).to(device)  # not the global RNG
     text = torch.tensor([tokenizer.encode(item["text"])], device=device)
     out = model.sample(latent[None, :prompt], torch.tensor([prompt], device=device), text,
-                       torch.tensor([n], device=device), noise, nfe, opts.cfg, opts.sway, opts.solver)  # (1, N, D)
+                       torch.tensor([n], device=device), noise, nfe=nfe, cfg=opts.cfg, sway=opts.sway,
+                       solver=opts.solver, schedule=opts.schedule)  # (1, N, D)
     run.log_audio("samples/generated", codec.decode(out)[0], step, codec.sample_rate)
     run.log_audio("samples/ground_truth", codec.decode(latent[None])[0], step, codec.sample_rate)
 
@@ -135,7 +136,7 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
         set_seed(config.seed)  # the same initial weights on every process
         model = TTSModel(config.model)
         dataset = LatentDataset(shards)
-        tokenizer = build_tokenizer(config.model.tokenizer)
+        tokenizer = build_tokenizer(config.model.tokenizer, config.model.vocab)
         resumed = run.resume_state()
         if resumed is None:
             stats = load_stats(shards)

@@ -64,7 +64,7 @@ class Synthesizer:
             raise ValueError(f"codec latent_dim {codec.latent_dim} != TTS latent_dim {model.config.dit.latent_dim}")
         self.model = model.eval()
         self.codec = codec.eval()
-        self.tokenizer = build_tokenizer(model.config.tokenizer)
+        self.tokenizer = build_tokenizer(model.config.tokenizer, model.config.vocab)
         self.transcriber = transcriber or WhisperTranscriber(DEFAULT_ASR_MODEL, codec.device)
         self.options = options
 
@@ -239,8 +239,8 @@ class Synthesizer:
         # to the float32 noise.
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             latent = self.model.sample(prompt, torch.full_like(lengths, P).to(device), text.to(device),
-                                       lengths.to(device), noise.to(device), opts.nfe, opts.cfg, opts.sway,
-                                       opts.solver)  # (B, N, D)
+                                       lengths.to(device), noise.to(device), nfe=opts.nfe, cfg=opts.cfg,
+                                       sway=opts.sway, solver=opts.solver, schedule=opts.schedule)  # (B, N, D)
         mask = torch.arange(latent.shape[1], device=device)[None] < lengths.to(device)[:, None]
         # Decoding with the prompt in front gives the decoder real context at the seam.
         wav = self.codec.decode(latent, mask).cpu()  # (B, N * hop)

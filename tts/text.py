@@ -8,9 +8,12 @@ depend on their order.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
 
 from .g2p import PHONES, load_g2p
 from .numbers import expand_numbers
@@ -179,12 +182,89 @@ class CharTokenizer(Tokenizer):
         return sum(t.isalpha() for t in tokens)
 
 
+class F5Tokenizer(Tokenizer):
+    """F5-TTS's tokens over a checkpoint's `vocab.txt`: characters, and Chinese as tone-numbered pinyin.
+
+    The text is used as written (F5-TTS's models were trained on raw transcripts). Our id is F5-TTS's
+    id + 1, since F5-TTS pads with -1 and shifts by one inside its text embedding; a token not in the
+    vocabulary gets F5-TTS's id 0 (its first entry, a space in the released vocabularies).
+    """
+
+    name = "f5"
+    # F5-TTS's own replacements, for characters its vocabularies lack.
+    _TRANSLATE = str.maketrans({";": ",", "“": '"', "”": '"', "‘": "'", "’": "'"})
+
+    def __init__(self, vocab: Sequence[str]):
+        if not vocab:
+            raise ValueError("the f5 tokenizer needs its vocabulary (the lines of the checkpoint's vocab.txt)")
+        self.vocab = (FILLER,) + tuple(vocab)
+        # Built as F5-TTS builds its map: a token listed twice keeps its last line.
+        self._ids = {tok: i + 1 for i, tok in enumerate(vocab)}
+
+    def tokenize(self, text: str) -> list[str]:
+        if not isinstance(text, str):
+            raise TextError(f"text must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise TextError("text is empty")
+        return self._tokens(text)
+
+    def ids(self, tokens: list[str]) -> list[int]:
+        return [self._ids.get(t, 1) for t in tokens]
+
+    def _tokens(self, text: str) -> list[str]:
+        import jieba
+        from pypinyin import Style, lazy_pinyin
+
+        def pinyin(chars: str) -> list[str]:
+            return lazy_pinyin(chars, style=Style.TONE3, tone_sandhi=True)
+
+        tokens: list[str] = []
+        for seg in jieba.cut(text.translate(self._TRANSLATE)):
+            n_bytes = len(seg.encode("utf-8"))
+            if n_bytes == len(seg):  # ASCII: letters and marks; a space separates words jieba split apart
+                if tokens and n_bytes > 1 and tokens[-1] not in " :'\"":
+                    tokens.append(" ")
+                tokens.extend(seg)
+            elif n_bytes == 3 * len(seg):  # CJK characters: each as " " + its pinyin
+                for c, syllable in zip(seg, pinyin(seg)):
+                    if _is_chinese(c):
+                        tokens.append(" ")
+                    tokens.append(syllable)
+            else:
+                for c in seg:
+                    if ord(c) < 256:
+                        tokens.append(c)
+                    elif _is_chinese(c):
+                        tokens.extend([" ", *pinyin(c)])
+                    else:
+                        tokens.append(c)
+        return tokens
+
+    def count_units(self, tokens: list[str]) -> int:
+        """UTF-8 bytes, F5-TTS's measure of text length."""
+        return len("".join(tokens).encode("utf-8"))
+
+
+def _is_chinese(c: str) -> bool:
+    return "\u3100" <= c <= "\u9fff"
+
+
+def read_vocab(path: str | os.PathLike) -> list[str]:
+    """F5-TTS's `vocab.txt`: one token per line, its id the line number from 0 (a line may be a space)."""
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 _PHONE_SET = frozenset(PHONES)
-TOKENIZERS: dict[str, type[Tokenizer]] = {"phone": PhoneTokenizer, "char": CharTokenizer}
+TOKENIZERS: dict[str, type[Tokenizer]] = {"phone": PhoneTokenizer, "char": CharTokenizer, "f5": F5Tokenizer}
 
 
-def build_tokenizer(name: str) -> Tokenizer:
-    """`"phone"` (g2p_en phones) or `"char"` (letters)."""
+def build_tokenizer(name: str, vocab: Sequence[str] | None = None) -> Tokenizer:
+    """`"phone"` (g2p_en phones), `"char"` (letters), or `"f5"` (F5-TTS's, over `vocab`, which only it takes)."""
     if name not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {name!r}; choose one of {sorted(TOKENIZERS)}")
+    if name == "f5":
+        return F5Tokenizer(vocab or ())
+    if vocab is not None:
+        raise ValueError(f"the {name!r} tokenizer has a fixed vocabulary; only 'f5' takes one")
     return TOKENIZERS[name]()
