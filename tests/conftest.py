@@ -34,3 +34,26 @@ def testdata() -> Path:
     if not TESTDATA.is_dir():
         pytest.skip(f"shared test data not found at {TESTDATA}")
     return TESTDATA
+
+
+@pytest.fixture(scope="session")
+def tiny_vocos(tmp_path_factory) -> Path:
+    """A Vocos mel vocoder in its hub layout (config.yaml + pytorch_model.bin), tiny, random weights."""
+    import yaml
+    from vocos.pretrained import Vocos, instantiate_class
+
+    config = {
+        "feature_extractor": {"class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
+                              "init_args": {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "n_mels": 100,
+                                            "padding": "center"}},
+        "backbone": {"class_path": "vocos.models.VocosBackbone",
+                     "init_args": {"input_channels": 100, "dim": 16, "intermediate_dim": 32, "num_layers": 1}},
+        "head": {"class_path": "vocos.heads.ISTFTHead",
+                 "init_args": {"dim": 16, "n_fft": 1024, "hop_length": 256, "padding": "same"}},
+    }
+    directory = tmp_path_factory.mktemp("vocos")
+    (directory / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    vocos = Vocos(**{k: instantiate_class(args=(), init=v) for k, v in config.items()})
+    torch.save(vocos.state_dict(), directory / "pytorch_model.bin")
+    return directory
