@@ -10,10 +10,10 @@ from typing import Protocol, runtime_checkable
 import torch
 import yaml  # type: ignore[import-untyped]
 
-from .checkpoint import CheckpointError, fetch
+from .checkpoint import fetch
 from .mel import _MEL_FEATURES, GRIFFIN_LIM, VOCOS_CONFIG, MelCodec
 from .model import WavCube
-from .spec import CODEC_KINDS, CodecSpec
+from .spec import CodecSpec
 
 
 @runtime_checkable
@@ -81,16 +81,14 @@ def load_codec(spec: CodecSpec, device: torch.device | str = "cpu") -> Codec:
     return codec.to(device).eval()
 
 
-def open_codec(source: str | os.PathLike, kind: str | None = None, subfolder: str | None = None,
-               revision: str | None = None, device: torch.device | str = "cpu") -> Codec:
-    """A codec named by the user: a local path or hub id (`"griffin-lim"` for the Griffin-Lim mel codec).
+def open_codec(source: str | os.PathLike, subfolder: str | None = None, revision: str | None = None,
+               device: torch.device | str = "cpu") -> Codec:
+    """A codec named by the user: a local path or hub id, or `"griffin-lim"` for the Griffin-Lim mel codec.
 
-    `kind` None: "mel" for `griffin-lim` or a Vocos mel vocoder (its config.yaml), else "wavcube".
+    A Vocos mel vocoder (told by its config.yaml) gives a `MelCodec`, anything else a `WavCube`.
     """
-    kind = kind or codec_kind(source, subfolder, revision)
-    if kind not in CODEC_KINDS:
-        raise ValueError(f"unknown codec kind {kind!r}; choose one of {CODEC_KINDS}")
-    if kind == "mel" and str(source) == GRIFFIN_LIM:
+    kind = codec_kind(source, subfolder, revision)
+    if str(source) == GRIFFIN_LIM:
         return MelCodec.griffin_lim().to(device)
     if kind == "mel":
         return MelCodec.from_pretrained(source, subfolder, revision).to(device)
@@ -103,10 +101,7 @@ def codec_kind(source: str | os.PathLike, subfolder: str | None = None, revision
         return "mel"
     root = Path(source).expanduser() / (subfolder or "")
     if not root.exists():  # a hub id: its config.yaml alone says which
-        try:
-            root = fetch(source, "codec", subfolder, revision, [VOCOS_CONFIG])
-        except CheckpointError:
-            return "wavcube"  # let WavCube's loader give its own, fuller error
+        root = fetch(source, "codec", subfolder, revision, [VOCOS_CONFIG])
     config = root / VOCOS_CONFIG if root.is_dir() else None
     if config is not None and config.is_file():
         hparams = yaml.safe_load(config.read_text()) or {}

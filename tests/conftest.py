@@ -57,3 +57,24 @@ def tiny_vocos(tmp_path_factory) -> Path:
     vocos = Vocos(**{k: instantiate_class(args=(), init=v) for k, v in config.items()})
     torch.save(vocos.state_dict(), directory / "pytorch_model.bin")
     return directory
+
+
+@pytest.fixture(scope="session")
+def mel_tts_dir(tiny_vocos, tmp_path_factory) -> Path:
+    """A saved tiny TTS model on F5-TTS's mel latents (random weights), recording the tiny Vocos as its codec."""
+    import dataclasses
+
+    from codec import CodecSpec
+    from tts.model import TTSConfig, TTSModel
+
+    config = TTSConfig.tiny()
+    config = dataclasses.replace(config, dit=dataclasses.replace(config.dit, latent_dim=100),
+                                 codec=CodecSpec("mel", str(tiny_vocos), 100, 93.75))
+    model = TTSModel(config)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # adaLN-Zero would start the DiT at a constant zero output
+        for p in model.dit.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    directory = tmp_path_factory.mktemp("mel-tts")
+    model.save_pretrained(directory)
+    return directory
