@@ -82,8 +82,8 @@ class CorpusConfig:
 
     @classmethod
     def overfit(cls) -> "CorpusConfig":
-        """The overfit tier: 2 voices, 9 utterances each (8 to train on, 1 more prompt), nothing held out."""
-        return cls(hours=1.0, voices=2, heldout_voices=0, heldout_sentences=0, max_train_utterances=18,
+        """The overfit tier: 16 utterances of 2 voices, nothing held out."""
+        return cls(hours=1.0, voices=2, heldout_voices=0, heldout_sentences=0, max_train_utterances=16,
                    human=False, max_words=12)
 
 
