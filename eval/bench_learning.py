@@ -174,7 +174,8 @@ def prepare(tier: Tier, out: Path, workers: int, device: torch.device) -> dict[s
     """Build (or reuse) the corpus and the training latents in `out`; return the manifests by split."""
     corpus = out / "corpus"
     recorded = corpus / "corpus.json"
-    if not recorded.is_file() or json.loads(recorded.read_text())["config"] != dataclasses.asdict(tier.corpus):
+    wanted = json.loads(json.dumps(dataclasses.asdict(tier.corpus)))  # tuples as lists, as corpus.json has them
+    if not recorded.is_file() or json.loads(recorded.read_text())["config"] != wanted:
         build(corpus, tier.corpus, workers, tier.texts)
     splits = {name: read_manifest(corpus / f"{name}.tsv")
               for name in ("train", "heldout_sentences", "heldout_voices")}
@@ -198,7 +199,8 @@ def run(tier_name: str, out: str | Path, layout: str = "spread", device: str = "
     splits = prepare(tier, out, workers, dev)
     codec = MelCodec.griffin_lim().to(dev)
     sr = codec.sample_rate
-    asr = asr or FasterWhisperASR("base", device=device)
+    # No temperature fallback: on babble it re-decodes up to five times, for nothing a table would show.
+    asr = asr or FasterWhisperASR("base", device=device, fallback=False)
     speaker = speaker or ResemblyzerScorer(device=device)
     sets = {name: pairs(splits[name], splits["train"], tier.eval_items) for name in tier.eval_sets}
     scorers = {name: Scorer(asr, speaker, p, sr) for name, p in sets.items()}

@@ -65,6 +65,9 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f
 TRIM_MARGIN_S = 0.05
 DITHER_STD = 3e-4  # about -70 dBFS: above the log-mel floor, far below speech
 _ALLOWED = re.compile(r"^[A-Za-z0-9 ,.?!'\-;:\"$%]+$")
+# The hyphens, dollars and percents the normaliser reads (between letters, a spaced dash, money, a percentage);
+# any other is dropped by it with a warning, so the voice would say what the text does not.
+_READABLE_SYMBOLS = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])|(?<= )-+(?= )|\$(?=\d)|(?<=\d)%")
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,21 @@ class CorpusConfig:
     human: bool = True  # the asterisk prompts
     min_words: int = 4
     max_words: int = 20
+    sources: tuple[str, ...] = ("fortunes", "packages", "docstrings")  # see SOURCES
+    accents: tuple[str, ...] = ACCENTS
     seed: int = 0
+
+    def __post_init__(self):
+        if unknown := set(self.sources) - set(SOURCES):
+            raise ValueError(f"unknown sources {sorted(unknown)}; choose from {sorted(SOURCES)}")
+        if unknown := set(self.accents) - set(ACCENTS):
+            raise ValueError(f"unknown accents {sorted(unknown)}; choose from {ACCENTS}")
 
     @classmethod
     def overfit(cls) -> "CorpusConfig":
-        """The overfit tier: 16 utterances of 2 voices, nothing held out."""
+        """The overfit tier: 16 utterances of 2 American voices, everyday sentences, nothing held out."""
         return cls(hours=1.0, voices=2, heldout_voices=0, heldout_sentences=0, max_train_utterances=16,
-                   human=False, max_words=12)
+                   human=False, max_words=12, sources=("fortunes",), accents=("en-us",))
 
 
 @dataclass(frozen=True)
@@ -94,10 +105,10 @@ class Voice:
     speed: int  # espeak-ng -s, words per minute
 
 
-def pick_voices(n: int, seed: int) -> list[Voice]:
+def pick_voices(n: int, seed: int, accents: tuple[str, ...] = ACCENTS) -> list[Voice]:
     """`n` distinct accent+variant voices, each with a pitch and speed near espeak's defaults (50, 175)."""
     rng = random.Random(seed)
-    pairs = [(a, v) for a in ACCENTS for v in VARIANTS]
+    pairs = [(a, v) for a in accents for v in VARIANTS]
     if n > len(pairs):
         raise ValueError(f"{n} voices asked for; espeak-ng offers {len(pairs)} here")
     return [Voice(f"{a}+{v}", rng.randint(35, 65), rng.randint(150, 190)) for a, v in rng.sample(pairs, n)]
@@ -137,6 +148,9 @@ def docstring_texts() -> Iterator[str]:
                 yield from _sentences(doc.split("\n\n")[0])
 
 
+SOURCES = {"fortunes": fortune_texts, "packages": package_texts, "docstrings": docstring_texts}
+
+
 def clean_sentences(texts: Iterable[str], min_words: int, max_words: int, sentence: bool = True) -> list[str]:
     """Keep the texts a voice can say and the frontend can read, each once (compared normalised).
     `sentence`: also require a capital first letter and a final `.?!`."""
@@ -145,6 +159,8 @@ def clean_sentences(texts: Iterable[str], min_words: int, max_words: int, senten
     kept = []
     for text in texts:
         if not _ALLOWED.match(text) or "  " in text or (sentence and (not text[0].isupper() or text[-1] not in ".?!")):
+            continue
+        if re.search(r"[-$%]", _READABLE_SYMBOLS.sub("", text)):
             continue
         norm = normalize_text(text)
         words = re.findall(r"[a-z']+", norm)
@@ -222,10 +238,10 @@ def build(out: str | Path, config: CorpusConfig = CorpusConfig(), workers: int =
     out = Path(out)
     rng = random.Random(config.seed)
     if texts is None:
-        texts = [*fortune_texts(), *package_texts(), *docstring_texts()]
+        texts = [t for name in config.sources for t in SOURCES[name]()]
     sentences = clean_sentences(texts, config.min_words, config.max_words)
     rng.shuffle(sentences)
-    voices = pick_voices(config.voices, config.seed)
+    voices = pick_voices(config.voices, config.seed, config.accents)
     held_voices, train_voices = voices[: config.heldout_voices], voices[config.heldout_voices:]
     humans = asterisk_prompts(config.max_words) if config.human else []
     rng.shuffle(humans)
@@ -283,16 +299,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     defaults = CorpusConfig()
     for f in dataclasses.fields(CorpusConfig):
-        kind = {"float": float, "int": int, "bool": None}.get(str(f.type), int)
-        flag = "--" + f.name.replace("_", "-")
+        flag, default = "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
         if f.type == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=getattr(defaults, f.name))
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif str(f.type).startswith("tuple"):
+            p.add_argument(flag, nargs="+", default=default)
         else:
-            p.add_argument(flag, type=kind, default=getattr(defaults, f.name))
+            p.add_argument(flag, type=float if f.type == "float" else int, default=default)
     p.add_argument("--workers", type=int, default=2, help="espeak-ng processes at once")
     args = vars(p.parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     out, workers = args.pop("out"), args.pop("workers")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
     info = build(out, CorpusConfig(**args), workers)
     print(json.dumps({k: v for k, v in info.items() if k != "voices"}, indent=2))
 

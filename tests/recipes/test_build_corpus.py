@@ -14,8 +14,10 @@ TEXTS = [f"The {a} {b} walked to the {c} market." for a in ("old", "young", "tal
 def test_clean_sentences_keeps_speakable_unique_ones():
     texts = ["The cat sat on the mat.", "the cat sat on the mat.", "THE CAT SAT ON THE MAT.",  # alike
              "Too short.", "Visit https://example.org now please.", "Caf\u00e9 society is over now.",
-             "It has 22 blorfnicated zwibbles today.", "He paid $3 for 2 apples today.", "No final stop here"]
-    assert clean_sentences(texts, 4, 20) == ["The cat sat on the mat.", "He paid $3 for 2 apples today."]
+             "It has 22 blorfnicated zwibbles today.", "He paid $3 for 2 apples today.", "No final stop here",
+             "A Win32-like shell for the people.", "It costs $ a lot today.", "A well-known tool - for you."]
+    assert clean_sentences(texts, 4, 20) == ["The cat sat on the mat.", "He paid $3 for 2 apples today.",
+                                             "A well-known tool - for you."]
 
 
 def test_voices_are_distinct_and_seeded():
