@@ -101,7 +101,7 @@ def codec_kind(source: str | os.PathLike, subfolder: str | None = None, revision
         return "mel"
     root = Path(source).expanduser() / (subfolder or "")
     if not root.exists():  # a hub id: its config.yaml alone says which
-        root = fetch(source, "codec", subfolder, revision, [VOCOS_CONFIG])
+        root = fetch(source, "codec checkpoint", subfolder, revision, [VOCOS_CONFIG])
     config = root / VOCOS_CONFIG if root.is_dir() else None
     if config is not None and config.is_file():
         hparams = yaml.safe_load(config.read_text()) or {}

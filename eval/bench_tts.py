@@ -2,12 +2,14 @@
 
     python eval/bench_tts.py                                  # small preset on CPU, 10 s of speech
     python eval/bench_tts.py --preset base --device cuda      # the full-size model on a GPU
+    python eval/bench_tts.py --preset base --device cuda --codec mel   # F5-TTS's setting: mel + Vocos
 
 Random weights (no checkpoint): the cost of a forward pass does not depend on the weights. The output
 length is fixed with `duration`, so every run generates exactly `--seconds` of speech after a
 `--ref-seconds` prompt; the DiT processes prompt + new frames at every step. RTF = wall seconds /
 seconds generated (lower is faster), split into the DiT (all velocity evaluations), the codec decoder,
-and the rest (reference checks and encoding, G2P, noise, splicing).
+and the rest (reference checks and encoding, G2P, noise, splicing). `--codec mel` runs the whole
+synthesis on F5-TTS's latents: 100-bin mel at 93.75 Hz, decoded by a Vocos of charactr/vocos-mel-24khz's size.
 
 The second table times the same DiT, NFE and CFG on the F5-TTS input, 100-bin mel frames at 93.75 Hz
 (24 kHz, hop 256), for the same prompt and output seconds. Its ratio to the latent timing is the
@@ -25,7 +27,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec import WavCube, WavCubeConfig  # noqa: E402
+from codec import MelCodec, MelConfig, WavCube, WavCubeConfig  # noqa: E402
+from codec.mel import VocosVocoder  # noqa: E402
 from tts import Synthesizer, SynthesisOptions, TTSConfig, TTSModel  # noqa: E402
 
 MEL_FRAME_RATE = 24000 / 256  # F5-TTS: 24 kHz audio, hop 256 → 93.75 Hz
@@ -64,6 +67,18 @@ def speechlike(seconds: float, sample_rate: int = 16000) -> torch.Tensor:
     return (wav * ((t % 0.25) < 0.2)).float()
 
 
+def vocos_mel_24khz() -> MelCodec:
+    """A MelCodec with a random-weight Vocos of the released charactr/vocos-mel-24khz's sizes."""
+    from vocos import Vocos
+    from vocos.feature_extractors import MelSpectrogramFeatures
+    from vocos.heads import ISTFTHead
+    from vocos.models import VocosBackbone
+
+    vocos = Vocos(MelSpectrogramFeatures(), VocosBackbone(input_channels=MEL_BINS, dim=512, intermediate_dim=1536,
+                                                          num_layers=8), ISTFTHead(dim=512, n_fft=1024, hop_length=256))
+    return MelCodec(MelConfig(), VocosVocoder(vocos))
+
+
 def text_for(seconds: float) -> str:
     words, out = 0, []
     for sentence in SENTENCES * 100:
@@ -94,7 +109,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of speech to generate")
     p.add_argument("--ref-seconds", type=float, default=5.0, help="seconds of reference prompt")
     p.add_argument("--nfe", type=int, default=SynthesisOptions().nfe)
-    p.add_argument("--skip-mel", action="store_true", help="skip the mel-frame comparison")
+    p.add_argument("--codec", choices=("wavcube", "mel"), default="wavcube",
+                   help="latents of the synthesize timing: WavCube base, or mel + Vocos (default: %(default)s)")
+    p.add_argument("--skip-mel", action="store_true", help="skip the DiT-alone mel-frame comparison")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     args = p.parse_args()
     if args.threads:
@@ -104,8 +121,12 @@ def main() -> None:
     preset = args.preset or ("base" if device.type == "cuda" else "small")
     torch.manual_seed(0)
 
-    model = TTSModel(getattr(TTSConfig, preset)()).to(device).eval()
-    codec = WavCube(WavCubeConfig.base()).to(device).eval()
+    config = getattr(TTSConfig, preset)()
+    if args.codec == "mel":
+        config = dataclasses.replace(config, dit=dataclasses.replace(config.dit, latent_dim=MEL_BINS))
+    model = TTSModel(config).to(device).eval()
+    codec = (vocos_mel_24khz() if args.codec == "mel" else WavCube(WavCubeConfig.base())).to(device).eval()
+    codec_name = "mel + Vocos (24 kHz, 93.75 Hz)" if args.codec == "mel" else "WavCube base codec"
 
     def no_asr(wav, sr):
         raise RuntimeError("the benchmark passes ref_text")
@@ -116,7 +137,7 @@ def main() -> None:
 
     params = sum(x.numel() for x in model.parameters()) / 1e6
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"TTS {preset} DiT ({params:.0f}M params) + WavCube base codec, random weights, on {name}, "
+    print(f"TTS {preset} DiT ({params:.0f}M params) + {codec_name}, random weights, on {name}, "
           f"torch {torch.__version__}")
     print(f"{args.seconds:g} s generated after a {args.ref_seconds:g} s prompt; NFE {opts.nfe} ({opts.solver}), "
           f"CFG {opts.cfg} (batch of 2 per evaluation)")
@@ -138,7 +159,7 @@ def main() -> None:
     for part, secs in (("DiT", totals["dit"]), ("decoder", totals["decoder"]), ("rest", rest)):
         print(f"{part:>8} {secs:>8.2f} {secs / total:>6.1%} {secs / args.seconds:>7.3f}")
 
-    if args.skip_mel:
+    if args.skip_mel or args.codec == "mel":
         return
     # The mel DiT: the same network and sampler with 100-d frames at 93.75 Hz; its velocity
     # evaluations are timed as the latent DiT's were inside synthesize.

@@ -1,13 +1,14 @@
 """Train the text-to-latent model on latent shards, from one CPU to many GPU nodes.
 
     accelerate launch recipes/train_tts.py --config base --shards data/latents/train \
-        --run-dir runs/tts-base --codec yhaha/WavCube --codec-subfolder WavCube \
-        --sample-shards data/latents/heldout
+        --run-dir runs/tts-base --sample-shards data/latents/heldout
 
 Batches hold up to `max_frames` latent frames per process (padding included); AdamW with linear
 warm-up and cosine decay; gradient clipping; bf16 autocast on GPU; EMA weights. Checkpoints (every
 `checkpoint_every` steps and at exit) hold `model/` and `ema/` in `TTSModel.save_pretrained`
 format; the EMA one is the model to synthesise with. Rerunning the same command resumes exactly.
+The model records the codec the shards were extracted with (`TTSConfig.codec`), and its audio
+samples are decoded with that codec unless `--codec` names another of the same latents.
 Every `text_gap_every` steps the loss on a fixed held-out batch is logged with and without its text
 (`text_gap`): the gap turns positive once the model uses the text.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…py`): make the repo importable
@@ -27,14 +28,14 @@ from accelerate.utils import set_seed  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from torch.nn.utils.rnn import pad_sequence  # noqa: E402
 
-from codec import WavCube  # noqa: E402
+from codec import Codec, check_codec, load_codec, open_codec  # noqa: E402
 from codec.model import load_strict  # noqa: E402
 from recipes.checkpoint import set_rng_state  # noqa: E402
 from recipes.config import resolve_config  # noqa: E402
 from recipes.ema import EMA  # noqa: E402
 from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
 from recipes.sampler import frame_batches  # noqa: E402
-from recipes.shards import LatentDataset, load_stats  # noqa: E402
+from recipes.shards import LatentDataset, load_codec_spec, load_stats  # noqa: E402
 from tts.flow import random_span_mask  # noqa: E402
 from tts.model import WEIGHTS_NAME, TTSConfig, TTSModel  # noqa: E402
 from tts.options import SynthesisOptions  # noqa: E402
@@ -60,7 +61,7 @@ class TTSTrainConfig:
     log_every: int = 100
     checkpoint_every: int = 10_000
     keep_checkpoints: int = 3
-    sample_every: int = 10_000  # TensorBoard audio from the EMA model (needs --codec)
+    sample_every: int = 10_000  # TensorBoard audio from the EMA model, decoded by the shards' codec
     sample_nfe: int = SynthesisOptions().nfe
     text_gap_every: int = 1000  # the held-out loss with and without text (0: never)
     text_gap_items: int = 16  # utterances in that fixed batch (from --sample-shards, else the training shards)
@@ -114,7 +115,7 @@ class Collate:
 
 
 @torch.no_grad()
-def log_sample(run: Run, model: TTSModel, codec: WavCube, item: dict, tokenizer: Tokenizer, nfe: int,
+def log_sample(run: Run, model: TTSModel, codec: Codec, item: dict, tokenizer: Tokenizer, nfe: int,
                step: int) -> None:
     """Regenerate the last two thirds of `item` from its first third and full text; log both waveforms."""
     device = run.device
@@ -157,11 +158,30 @@ def text_gap(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> 
             "text_gap": without.item() - with_text.item()}
 
 
+def with_codec_record(config: TTSTrainConfig, shards: str | Path) -> TTSTrainConfig:
+    """`config` with the codec the shards were extracted with recorded in the model's config."""
+    spec = load_codec_spec(shards)
+    if spec is None:
+        logger.warning("%s records no codec (extracted by an older version): the model will not name its codec, "
+                       "and synthesis will need one given", shards)
+        return config
+    if spec.latent_dim != config.model.dit.latent_dim:
+        raise ValueError(f"the shards hold {spec.latent_dim}-d latents ({spec.kind} codec) but the model's "
+                         f"dit.latent_dim is {config.model.dit.latent_dim}: set model.dit.latent_dim in the config")
+    if config.model.codec is not None and config.model.codec != spec:
+        raise ValueError(f"the config's model.codec {config.model.codec} is not the codec of the shards {spec}")
+    return replace(config, model=replace(config.model, codec=spec))
+
+
 def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec: str | None = None,
           sample_shards: str | Path | None = None, until_step: int | None = None, cpu: bool = False,
           **codec_kwargs) -> list[float]:
     """Train (or resume) in `run_dir`; stop at `max_steps`, or earlier with a checkpoint at `until_step`
-    (a time slice; the schedule is unchanged). Returns this process's loss at each step it ran."""
+    (a time slice; the schedule is unchanged). Returns this process's loss at each step it ran.
+
+    Samples are decoded by `codec` (a path or hub id, with `codec_kwargs` subfolder/revision) or,
+    when None, by the codec the shards record."""
+    config = with_codec_record(config, shards)
     with Run(run_dir, config, config.mixed_precision, cpu) as run:
         acc = run.accelerator
         set_seed(config.seed)  # the same initial weights on every process
@@ -187,8 +207,14 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
             optimizer.load_state_dict(state["optimizer"])
         model, optimizer = acc.prepare(model, optimizer)
         sample_codec = None
-        if run.is_main and codec is not None and config.sample_every:
-            sample_codec = WavCube.from_pretrained(codec, **codec_kwargs).to(run.device).eval()
+        record = config.model.codec
+        if run.is_main and config.sample_every and (codec is not None or record is not None):
+            if codec is not None:
+                sample_codec = open_codec(codec, device=run.device, **codec_kwargs).eval()
+                if record is not None:
+                    check_codec(record, sample_codec)
+            else:
+                sample_codec = load_codec(record, run.device)
             sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
         gap_batch = None
         if run.is_main and config.text_gap_every:
@@ -262,7 +288,8 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
 def main(argv: list[str] | None = None) -> None:
     p = run_parser(__doc__, PRESETS)
     p.add_argument("--shards", required=True, help="latent shards from recipes/extract_latents.py")
-    p.add_argument("--codec", default=None, help="codec for TensorBoard audio samples (folder, .ckpt or hub id)")
+    p.add_argument("--codec", default=None, help="codec for TensorBoard audio samples (folder, .ckpt, hub id or "
+                                                 "griffin-lim; default: the codec the shards record)")
     p.add_argument("--codec-subfolder", default=None, help="hub subfolder of the codec, e.g. WavCube")
     p.add_argument("--sample-shards", default=None, help="shards to draw the sample utterance from (held-out)")
     args = p.parse_args(argv)

@@ -10,7 +10,8 @@ import torch
 from codec import WavCube, load_audio
 from recipes.extract_latents import extract
 from recipes.manifest import read_manifest
-from recipes.shards import LatentDataset, compute_stats, list_shards, load_stats, read_index, shard_path
+from recipes.shards import (LatentDataset, compute_stats, list_shards, load_codec_spec, load_stats, read_index,
+                            shard_path)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,3 +70,17 @@ def test_shards_hold_the_codec_latents_and_rerun_skips_done_shards(latents, clip
 def test_rerun_with_another_plan_is_refused(latents, clips_manifest, tiny_codec):
     with pytest.raises(ValueError, match="another extraction"):
         extract(clips_manifest, str(tiny_codec), latents, shard_size=4, workers=0, cpu=True)
+
+
+def test_shards_record_their_codec(latents, tiny_codec):
+    assert load_codec_spec(latents) == WavCube.from_pretrained(tiny_codec).spec()
+
+
+def test_mel_extraction_records_the_mel_codec(clips_manifest, tiny_vocos, tmp_path):
+    extract(clips_manifest, str(tiny_vocos), tmp_path, shard_size=8, workers=0, cpu=True)
+    utts = read_manifest(clips_manifest)
+    data = LatentDataset(tmp_path)
+    samples_24k = round(utts[0].duration * 24000)
+    assert data[0]["latent"].shape == (samples_24k // 256 + 1, 100)
+    spec = load_codec_spec(tmp_path)
+    assert (spec.kind, spec.source, spec.latent_dim, spec.frame_rate) == ("mel", str(tiny_vocos.resolve()), 100, 93.75)

@@ -6,7 +6,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recipes.checkpoint import list_checkpoints
-from recipes.shards import load_stats
+from recipes.shards import load_codec_spec, load_stats
 from recipes.train_tts import Collate, TTSTrainConfig, main, text_gap, train
 from tts.model import TTSModel
 from tts.text import build_tokenizer
@@ -106,3 +106,15 @@ def test_collate_pads_and_masks():
     assert batch["mask"].tolist() == [[True] * 5, [True] * 3 + [False] * 2]
     assert batch["text"].shape == (2, len(tok.encode("hello there")))
     assert batch["text"][1, 2:].eq(0).all()
+
+
+def test_trained_model_records_the_shards_codec(straight, latents):
+    run_dir, _ = straight
+    ema = TTSModel.from_pretrained(list_checkpoints(run_dir / "checkpoints")[-1] / "ema")
+    assert ema.config.codec == load_codec_spec(latents) and ema.config.codec.kind == "wavcube"
+
+
+def test_shards_of_other_latents_are_refused(latents, tmp_path):
+    mel = dataclasses.replace(CONFIG.model, dit=dataclasses.replace(CONFIG.model.dit, latent_dim=100))
+    with pytest.raises(ValueError, match="128-d latents.*dit.latent_dim is 100"):
+        train(dataclasses.replace(CONFIG, model=mel), latents, tmp_path, cpu=True)
