@@ -17,8 +17,9 @@ decoder (what a perfect model would score here).
 Tiers (see `TIERS`): `overfit` trains on 16 utterances of two voices and synthesises those sentences, each with
 a different recording of its voice as the prompt: it proves the whole path can produce intelligible speech.
 `generalise` trains on the full corpus and scores held-out sentences of training voices and held-out voices.
-`ci` is a few steps of a tiny model, for the test. Writes report.json, report.md, learning.png and a few WAVs
-(first and last evaluation) to --out; the corpus and the latents are kept in --out and reused.
+`ci` is a few steps of a tiny model, for the test. Writes the run, report.json, report.md, learning.png and a
+few WAVs (first and last evaluation) to `--out/<layout>/`; the corpus, the latents and the ceiling are kept in
+`--out` and reused by runs of the other layout.
 """
 from __future__ import annotations
 
@@ -185,6 +186,24 @@ def prepare(tier: Tier, out: Path, workers: int, device: torch.device) -> dict[s
     return splits
 
 
+def ceilings(path: Path, codec: MelCodec, scorers: dict[str, "Scorer"], asr: ASR) -> dict:
+    """WER of each set's recordings and of their ground-truth mels decoded; SIM of the recordings with the
+    prompts (same voice) and the different-voice baseline. Kept in `path` for runs that share the corpus."""
+    key = {"sets": {n: s.refs for n, s in scorers.items()}, "asr": asr.describe()}
+    if path.is_file() and (saved := json.loads(path.read_text()))["key"] == key:
+        return saved["ceiling"]
+    out, sr = {}, codec.sample_rate
+    for name, scorer in scorers.items():
+        decoded = []
+        for wav in scorer.truth:
+            latent, mask = codec.encode(wav, sr)
+            decoded.append(codec.decode(latent, mask)[0].cpu())
+        out[name] = {"raw": scorer.wer(scorer.truth)[0], "decoded": scorer.wer(decoded)[0],
+                     "sim_same_voice": scorer.sim(scorer.truth), "sim_other_voice": scorer.baseline}
+    path.write_text(json.dumps({"key": key, "ceiling": out}, indent=2))
+    return out
+
+
 def run(tier_name: str, out: str | Path, layout: str = "spread", device: str = "cpu", workers: int = 2,
         steps: int | None = None, asr: ASR | None = None, speaker: SpeakerScorer | None = None,
         keep_wavs: int = 4) -> dict:
@@ -204,12 +223,7 @@ def run(tier_name: str, out: str | Path, layout: str = "spread", device: str = "
     speaker = speaker or ResemblyzerScorer(device=device)
     sets = {name: pairs(splits[name], splits["train"], tier.eval_items) for name in tier.eval_sets}
     scorers = {name: Scorer(asr, speaker, p, sr) for name, p in sets.items()}
-    ceiling = {}
-    for name, scorer in scorers.items():
-        latents, masks = zip(*(codec.encode(w, sr) for w in scorer.truth))
-        decoded = [codec.decode(lat, m)[0].cpu() for lat, m in zip(latents, masks)]
-        ceiling[name] = {"raw": scorer.wer(scorer.truth)[0], "decoded": scorer.wer(decoded)[0],
-                         "sim_same_voice": scorer.sim(scorer.truth), "sim_other_voice": scorer.baseline}
+    ceiling = ceilings(out / "ceiling.json", codec, scorers, asr)
     tokenizer = build_tokenizer("phone")
     gap_batches = {}
     for name, p in sets.items():
@@ -223,7 +237,9 @@ def run(tier_name: str, out: str | Path, layout: str = "spread", device: str = "
         gap_batches[name] = {k: v.to(dev) for k, v in Collate(tokenizer)(items).items()}
     prep_seconds = time.perf_counter() - start
 
-    run_dir, rows, train_seconds = out / f"run-{layout}", [], 0.0
+    # What depends on the layout goes in its own folder; corpus, latents and ceiling are shared.
+    results = out / layout
+    run_dir, rows, train_seconds = results / "run", [], 0.0
     for step in range(tier.eval_every, tier.train.max_steps + 1, tier.eval_every):
         tick = time.perf_counter()
         losses = train(tier.train, out / "latents", run_dir, until_step=step, cpu=dev.type == "cpu")
@@ -241,7 +257,7 @@ def run(tier_name: str, out: str | Path, layout: str = "spread", device: str = "
                          "sim": scorers[name].sim(wavs), "hypotheses": hyps}
             if step in (tier.eval_every, tier.train.max_steps):
                 for i, w in enumerate(wavs[:keep_wavs]):
-                    save_audio(out / "wavs" / f"step-{step:06d}" / f"{name}-{i}.wav", w, sr)
+                    save_audio(results / "wavs" / f"step-{step:06d}" / f"{name}-{i}.wav", w, sr)
         rows.append(row)
         print(_row_line(row, tier.eval_sets), flush=True)
 
@@ -251,9 +267,9 @@ def run(tier_name: str, out: str | Path, layout: str = "spread", device: str = "
     report.update({"ceiling": ceiling, "rows": rows, "prepare_seconds": round(prep_seconds, 1),
                    "total_seconds": round(time.perf_counter() - start, 1),
                    "targets": judge(tier, rows, ceiling)})
-    write_reports(out, report, markdown(report, tier))
+    write_reports(results, report, markdown(report, tier))
     x = [r["step"] for r in rows]
-    line_panels(out / "learning.png", x, [
+    line_panels(results / "learning.png", x, [
         ("WER (lower is better)", {f"{n}": [r[n]["wer"] for r in rows] for n in tier.eval_sets}
          | {f"ceiling {n}": [ceiling[n]["decoded"]] * len(rows) for n in tier.eval_sets}),
         ("text gap (> 0: the text is used)", {n: [r[n]["text_gap"] for r in rows] for n in tier.eval_sets}),

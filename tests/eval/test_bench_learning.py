@@ -28,9 +28,11 @@ def test_ci_tier_writes_table_report_plot_and_wavs(tmp_path, pocketsphinx_asr, r
     assert ceiling["sim_same_voice"] > ceiling["sim_other_voice"]  # two voices really differ
     target = report["targets"]["train"]
     assert target["margin"] == 0.10 and target["wer_within_margin"] == (target["wer"] <= target["ceiling"] + 0.10)
-    saved = json.loads((tmp_path / "report.json").read_text())
+    results = tmp_path / "spread"
+    saved = json.loads((results / "report.json").read_text())
     assert saved["rows"][-1]["step"] == 4 and saved["config"]["layout"] == "spread"
-    md = (tmp_path / "report.md").read_text()
+    md = (results / "report.md").read_text()
     assert "| step | train s | train loss | train text gap | train WER | train SIM |" in md and "Ceiling" in md
-    assert Image.open(tmp_path / "learning.png").size[0] > 1000
-    assert len(list((tmp_path / "wavs").rglob("*.wav"))) == 8  # 4 at the first and 4 at the last evaluation
+    assert Image.open(results / "learning.png").size[0] > 1000
+    assert len(list((results / "wavs").rglob("*.wav"))) == 8  # 4 at the first and 4 at the last evaluation
+    assert json.loads((tmp_path / "ceiling.json").read_text())["ceiling"] == report["ceiling"]  # kept for reuse
