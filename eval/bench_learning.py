@@ -245,6 +245,9 @@ def run(tier_name: str, out: str | Path, layout: str = "spread", device: str = "
         losses = train(tier.train, out / "latents", run_dir, until_step=step, cpu=dev.type == "cpu")
         train_seconds += time.perf_counter() - tick
         folder = list_checkpoints(run_dir / "checkpoints")[-1]
+        if folder.name != f"step-{step:08d}":  # stopped early (SIGTERM, Ctrl-C): report what was done
+            print(f"training stopped at {folder.name}, before step {step}: no further evaluation", flush=True)
+            break
         model = TTSModel.from_pretrained(folder / tier.weights, device=dev)
         synth = Synthesizer(model, codec, transcriber=_no_asr)
         row: dict = {"step": step, "train_seconds": round(train_seconds, 1),
@@ -261,6 +264,8 @@ def run(tier_name: str, out: str | Path, layout: str = "spread", device: str = "
         rows.append(row)
         print(_row_line(row, tier.eval_sets), flush=True)
 
+    if not rows:
+        raise RuntimeError(f"training stopped before the first evaluation at step {tier.eval_every}")
     report = new_report("learning", {"tier": tier_name, "layout": layout, "tier_config": dataclasses.asdict(tier),
                                      "asr": asr.describe(), "speaker": speaker.describe(),
                                      "decoder": "griffin-lim, 64 iterations"}, dev)
