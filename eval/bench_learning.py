@@ -1,7 +1,7 @@
 """Does the TTS recipe learn to speak? Train on the offline corpus and score intelligibility as it trains.
 
-    python eval/bench_learning.py --tier overfit --out runs/bench/overfit                    # CPU, <= 45 min
-    python eval/bench_learning.py --tier generalise --out runs/bench/generalise --device cuda  # one GPU, ~10 min
+    python eval/bench_learning.py --tier overfit --out runs/bench/overfit                    # CPU, ~26 min
+    python eval/bench_learning.py --tier generalise --out runs/bench/generalise --device cuda  # one GPU (not yet run)
 
 The real recipe end to end: `recipes/build_corpus.py` (espeak-ng voices) → `recipes/extract_latents.py` with
 the mel codec (F5-TTS's 100-bin log-mel; decoded with Griffin-Lim, 64 iterations, since no vocoder weights are
@@ -92,7 +92,7 @@ def tiers(layout: str) -> dict[str, Tier]:
         "generalise": Tier(
             CorpusConfig(),
             TTSTrainConfig(model=mel_tts(layout, dim=512, depth=12, heads=8, text_dim=256, conv_layers=4),
-                           lr=5e-4, warmup_steps=500, max_steps=6000, max_frames=38_400, ema_decay=0.999, workers=4,
+                           lr=5e-4, warmup_steps=500, max_steps=3000, max_frames=38_400, ema_decay=0.999, workers=4,
                            log_every=100, checkpoint_every=1000, keep_checkpoints=1, sample_every=0,
                            text_gap_every=0),
             eval_every=1000, eval_sets=("heldout_sentences", "heldout_voices"), eval_items=50, weights="ema",
