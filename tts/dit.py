@@ -1,7 +1,8 @@
 """The diffusion transformer that predicts the flow velocity of speech latents (F5-TTS layout).
 
 Per frame the input is `noisy latent ‖ prompt latent (zero on the span to generate) ‖ text embedding`;
-the text, padded with the filler token to the frame count, is refined by ConvNeXt V2 blocks. The
+the text is refined by ConvNeXt V2 blocks and laid over the frames by `text_layout`: padded with the
+filler token to the frame count (F5-TTS), or spread evenly over the valid frames (`tts.text_layout`). The
 blocks are transformer layers with rotary positions and adaptive LayerNorm on the flow time.
 It computes F5-TTS v1's DiT function (tests compare it with F5-TTS's own outputs), except where
 F5-TTS lets batch padding leak into other frames: here padding frames (mask False) are zeroed
@@ -17,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .text_layout import TEXT_LAYOUTS, spread
+
 
 @dataclass(frozen=True)
 class DiTConfig:
@@ -30,6 +33,13 @@ class DiTConfig:
     conv_layers: int = 4  # ConvNeXt blocks on the text; they learn the rough text-speech alignment
     conv_pos_kernel: int = 31  # F5-TTS's convolutional position embedding on the input
     dropout: float = 0.1
+    # "filler" (F5-TTS: token i on frame i, then filler) or "spread" (each token over ~N/L frames, an
+    # alignment prior; see tts/text_layout.py). F5-TTS checkpoints need "filler".
+    text_layout: str = "filler"
+
+    def __post_init__(self):
+        if self.text_layout not in TEXT_LAYOUTS:
+            raise ValueError(f"unknown text_layout {self.text_layout!r}; choose one of {TEXT_LAYOUTS}")
 
     @classmethod
     def base(cls, **overrides) -> "DiTConfig":
@@ -123,15 +133,19 @@ class ConvNeXtV2Block(nn.Module):
 
 
 class TextEmbedding(nn.Module):
-    """Token ids padded with the filler (0) to the frame count → (B, N, text_dim).
+    """Token ids (B, L), 0-padded → per-frame text features (B, N, text_dim), by the config's layout.
 
-    As F5-TTS v1: absolute positions (`text_position_table`) are added, and filler positions are
-    zeroed before and after every ConvNeXt block, so the blocks see the tokens alone and the filler
-    frames carry no text features at all. Without blocks, the embedding is used as is.
+    "filler", as F5-TTS v1: the ids are padded with the filler (0) to the frame count, absolute
+    positions (`text_position_table`) are added, and filler positions are zeroed before and after
+    every ConvNeXt block, so the blocks see the tokens alone and the filler frames carry no text
+    features at all. "spread": the same embedding, positions and blocks on the tokens alone, then each
+    token's features are repeated over its share of the valid frames (`tts.text_layout.spread`).
+    Without blocks, the embedding is used as is.
     """
 
     def __init__(self, config: DiTConfig):
         super().__init__()
+        self.layout = config.text_layout
         self.embed = nn.Embedding(config.text_vocab_size, config.text_dim)
         self.blocks = nn.ModuleList(
             ConvNeXtV2Block(config.text_dim, 2 * config.text_dim) for _ in range(config.conv_layers))
@@ -140,17 +154,24 @@ class TextEmbedding(nn.Module):
         """text: (B, L) long, 0 = filler; mask: (B, N) bool, True = valid frame; drop: (B,) bool, True =
         replace every token by the filler (the text-free branch of guidance). → (B, N, text_dim)"""
         n_frames = mask.shape[1]
-        text = F.pad(text[:, :n_frames], (0, max(0, n_frames - text.shape[1])), value=0)  # (B, N)
-        text = text.masked_fill(~mask, 0)
+        frames = mask.sum(1)  # (B,)
+        # Text longer than the frames is cut to them, in both layouts.
+        if self.layout == "filler":
+            text = F.pad(text[:, :n_frames], (0, max(0, n_frames - text.shape[1])), value=0)  # (B, N)
+            text = text.masked_fill(~mask, 0)
+        else:
+            text = text[:, :n_frames]  # (B, L')
+            text = text.masked_fill(torch.arange(text.shape[1], device=text.device)[None] >= frames[:, None], 0)
         # Taken before the drop, as in F5-TTS: a dropped text still has its length, as zero positions.
-        tokens = text != 0  # (B, N)
-        h = self.embed(text.masked_fill(drop[:, None], 0))  # (B, N, text_dim)
-        if not self.blocks:
-            return _masked(h, mask)
-        h = _masked(h + text_position_table(n_frames, h.shape[-1], h.device)[None].to(h.dtype), tokens)
-        for block in self.blocks:
-            h = _masked(block(h, mask), tokens)
-        return h
+        tokens = text != 0  # (B, N) filler, (B, L') spread
+        h = self.embed(text.masked_fill(drop[:, None], 0))  # (B, N or L', text_dim)
+        if self.blocks:
+            h = _masked(h + text_position_table(h.shape[1], h.shape[-1], h.device)[None].to(h.dtype), tokens)
+            for block in self.blocks:
+                h = _masked(block(h, mask if self.layout == "filler" else tokens), tokens)
+        if self.layout == "spread":
+            return spread(h, tokens.sum(1), frames, n_frames)
+        return h if self.blocks else _masked(h, mask)
 
 
 class ConvPositionEmbedding(nn.Module):

@@ -82,7 +82,7 @@ def dit_config(arch: dict | None, vocab_size: int) -> DiTConfig:
                               f"is not supported")
     return DiTConfig(latent_dim=a["mel_dim"], dim=a["dim"], depth=a["depth"], heads=a["heads"], ff_mult=a["ff_mult"],
                      text_dim=a["text_dim"] or a["mel_dim"], text_vocab_size=vocab_size + 1,
-                     conv_layers=a["conv_layers"], conv_pos_kernel=31, dropout=a["dropout"])
+                     conv_layers=a["conv_layers"], conv_pos_kernel=31, dropout=a["dropout"], text_layout="filler")
 
 
 def read_state_dict(checkpoint: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -117,3 +117,40 @@ def test_missing_models_fail_clearly(tmp_path):
         load_asr("kaldi")
     with pytest.raises(ValueError, match="no model path"):
         load_asr("pocketsphinx", "some/path")
+
+
+def test_join_parts_checks_the_hash(tmp_path):
+    import hashlib
+
+    from eval.asr import join_parts
+
+    parts = [tmp_path / "a", tmp_path / "b"]
+    parts[0].write_bytes(b"first half ")
+    parts[1].write_bytes(b"second half")
+    good = hashlib.sha256(b"first half second half").hexdigest()
+    out = join_parts(parts, tmp_path / "cache" / "model.bin", good)
+    assert out.read_bytes() == b"first half second half"
+    assert join_parts(parts, out, good) == out  # joined once, checked again
+    out.write_bytes(b"first half second hal!")  # the cached join corrupted
+    with pytest.raises(ASRError, match="cached join is damaged"):
+        join_parts(parts, out, good)
+    parts[1].write_bytes(b"second hal!")  # a damaged part: the join is refused and nothing is left behind
+    with pytest.raises(ASRError, match="expected " + good):
+        join_parts(parts, tmp_path / "other" / "model.bin", good)
+    assert list((tmp_path / "other").iterdir()) == []
+
+
+def test_faster_whisper_base_recognises_real_speech_offline(realspeech, tmp_path):
+    from eval.asr import WHISPER_BASE_SHA256, FasterWhisperASR, _sha256
+
+    asr = FasterWhisperASR("base", cache=tmp_path)
+    assert _sha256(tmp_path / f"whisper-base-ct2-{WHISPER_BASE_SHA256[:12]}" / "model.bin") == WHISPER_BASE_SHA256
+    wav, sr, ref = _clip(realspeech, "7176_92135_000004_000000")
+    hyp = asr.transcribe([wav], sr)[0]
+    assert utterance_wer(ref, hyp).wer < 0.25  # Whisper base on clean read speech: a few words wrong at most
+    assert asr.describe()["backend"] == "faster-whisper"
+
+
+def test_faster_whisper_unknown_model_fails_clearly(tmp_path):
+    with pytest.raises(ASRError, match="cannot load faster-whisper model"):
+        load_asr("faster-whisper", str(tmp_path / "no-such-model"))

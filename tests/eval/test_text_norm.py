@@ -18,9 +18,19 @@ def test_normalize_text_cases(raw, expected):
     assert normalize_text(raw) == expected
 
 
-def test_numbers_are_not_spelled_out():
-    # the protocol does not verbalise digits: "1.15" and "one point one five" stay different
-    assert normalize_text("KNOT 1.15 miles") == "knot 115 miles"
+@pytest.mark.parametrize("raw, expected", [
+    ("KNOT 1.15 miles", "knot one point one five miles"),
+    ("22 dogs, 3rd place.", "twenty two dogs third place"),
+    ("It costs $3.50 at 5:30, 50% off", "it costs three dollars and fifty cents at five thirty fifty percent off"),
+    ("in 1984 and 2,000", "in nineteen eighty four and two thousand"),
+])
+def test_numbers_are_spelled_as_words(raw, expected):
+    assert normalize_text(raw) == expected
+
+
+def test_digits_and_words_score_alike():
+    assert normalize_text("Twenty-two, I said") != normalize_text("22 I said")  # a hyphenated word stays fused
+    assert normalize_text("twenty two I said") == normalize_text("22 I said")
 
 
 def test_idempotent():

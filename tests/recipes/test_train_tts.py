@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from codec.spec import CodecSpec
 from recipes.checkpoint import list_checkpoints
 from recipes.shards import load_codec_spec, load_stats, save_stats
-from recipes.train_tts import Collate, TTSTrainConfig, main, seconds_to_frames, shard_frame_rate, train
+from recipes.train_tts import Collate, TTSTrainConfig, main, seconds_to_frames, shard_frame_rate, text_gap, train
 from tts.latent_norm import LatentNorm
 from tts.model import TTSModel
 from tts.text import build_tokenizer
@@ -42,6 +42,29 @@ def test_tensorboard_has_loss_curve_and_audio(straight):
     steps = [e.step for e in events.Scalars("train/loss")]
     assert steps == list(range(CONFIG.log_every, CONFIG.max_steps + 1, CONFIG.log_every))
     assert {"samples/generated", "samples/ground_truth"} <= set(events.Tags()["audio"])
+    gaps = {e.step: e.value for e in events.Scalars("text_gap/text_gap")}
+    assert sorted(gaps) == [30, 60]
+    with_text = {e.step: e.value for e in events.Scalars("text_gap/loss_text")}
+    without = {e.step: e.value for e in events.Scalars("text_gap/loss_no_text")}
+    assert all(abs(gaps[s] - (without[s] - with_text[s])) < 1e-6 for s in gaps)
+
+
+def test_text_gap_is_fixed_and_zero_for_a_model_that_ignores_text(latents):
+    from recipes.shards import LatentDataset
+
+    from tests.tts.conftest import randomized
+
+    dataset = LatentDataset(latents)
+    batch = Collate(build_tokenizer("char"))([dataset[i] for i in range(3)])
+    fresh = TTSModel(CONFIG.model)  # adaLN-Zero: predicts zero velocity whatever the text
+    assert text_gap(fresh, batch)["text_gap"] == 0.0
+    model = randomized(TTSModel(CONFIG.model)).train()
+    state = torch.get_rng_state()
+    first = text_gap(model, batch)
+    assert torch.equal(state, torch.get_rng_state())  # the training random state is untouched
+    assert model.training  # and the mode restored
+    assert first == text_gap(model, batch) and first["text_gap"] != 0.0
+    assert first["loss_text"] != text_gap(model, batch, seed=1)["loss_text"]
 
 
 def test_killed_and_resumed_run_repeats_the_straight_run(straight, latents, tiny_codec, tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -5,6 +6,14 @@ import torch
 
 from tts.dit import DiT, DiTBlock, DiTConfig, TextEmbedding, apply_rotary, rotary_tables, text_position_table
 from tts.model import TTSConfig, TTSModel
+from tts.text_layout import spread_index
+
+from .conftest import randomized
+
+
+def model_with(layout: str) -> TTSModel:
+    config = TTSConfig.tiny()
+    return randomized(TTSModel(dataclasses.replace(config, dit=dataclasses.replace(config.dit, text_layout=layout))))
 
 
 def inputs(B=2, N=30, D=128, L=12, seed=0):
@@ -24,8 +33,9 @@ def test_output_shape_and_initial_zero(tiny_model):
     assert tiny_model.dit(x, cond, text, t, mask, keep, keep).abs().max() > 0
 
 
-def test_padded_batch_equals_items_alone(tiny_model):
-    dit = tiny_model.dit
+@pytest.mark.parametrize("layout", ["filler", "spread"])
+def test_padded_batch_equals_items_alone(layout):
+    dit = model_with(layout).dit
     x, cond, text, t = inputs(B=2, N=30)
     mask = torch.ones(2, 30, dtype=torch.bool)
     mask[1, 18:] = False
@@ -39,8 +49,9 @@ def test_padded_batch_equals_items_alone(tiny_model):
     torch.testing.assert_close(dit(x2, cond, text, t, mask, keep, keep)[1, :18], batch[1, :18])
 
 
-def test_dropping_conditions(tiny_model):
-    dit = tiny_model.dit
+@pytest.mark.parametrize("layout", ["filler", "spread"])
+def test_dropping_conditions(layout):
+    dit = model_with(layout).dit
     x, cond, text, t = inputs()
     mask = torch.ones(2, 30, dtype=torch.bool)
     no, yes = torch.zeros(2, dtype=torch.bool), torch.ones(2, dtype=torch.bool)
@@ -51,6 +62,25 @@ def test_dropping_conditions(tiny_model):
     torch.testing.assert_close(dit(x, cond, text, t, mask, no, yes), dit(x, cond, other_text, t, mask, no, yes))
     torch.testing.assert_close(dit(x, cond, text, t, mask, yes, no), dit(x, cond * 5, text, t, mask, yes, no))
     assert not torch.allclose(base, dit(x, cond, text, t, mask, yes, no))
+
+
+def test_spread_layout_puts_each_token_on_its_share_of_the_frames():
+    config = DiTConfig.tiny(conv_layers=0, text_layout="spread")  # no blocks: the features are the embeddings
+    embed = TextEmbedding(config)
+    text = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]])
+    mask = torch.arange(10)[None] < torch.tensor([[10], [7]])
+    h = embed(text, mask, torch.zeros(2, dtype=torch.bool))  # (2, 10, text_dim)
+    index = spread_index(torch.tensor([3, 5]), torch.tensor([10, 7]), 10)
+    for b in range(2):
+        expected = embed.embed.weight[text[b, index[b].clamp(min=0)]].masked_fill(~mask[b, :, None], 0.0)
+        torch.testing.assert_close(h[b], expected)
+    # the filler layout puts the same tokens on the first frames and filler on the rest
+    filler = TextEmbedding(dataclasses.replace(config, text_layout="filler"))
+    filler.load_state_dict(embed.state_dict())
+    torch.testing.assert_close(filler(text, mask, torch.zeros(2, dtype=torch.bool))[0, 3],
+                               embed.embed.weight[0])
+    with pytest.raises(ValueError, match="text_layout"):
+        DiTConfig.tiny(text_layout="diagonal")
 
 
 def test_preset_sizes():
