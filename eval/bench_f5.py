@@ -20,6 +20,7 @@ the DiT (`transformer.forward`), the codec (prompt mel + Vocos) and the rest.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import sys
@@ -94,8 +95,7 @@ def main() -> None:
                 vocos.decode(mel[:, ref_frames:].float().permute(0, 2, 1))  # (B, n_mels, N) → (B, T)
 
         call(1, ref_frames + 16)  # warm-up: kernel selection and allocator growth, at little cost
-        nfe = run["nfe"]
-        m = timing.measure(lambda: call(nfe, total_frames), device, spec["repeats"], warmup=0, parts=parts)
+        m = timing.measure(functools.partial(call, run["nfe"], total_frames), device, spec["repeats"], warmup=0, parts=parts)
         results.append({**run, "frames": total_frames, **m})
         print(json.dumps(results[-1]), file=sys.stderr)
     meta = {"torch": torch.__version__, "device": spec["device"], "threads": torch.get_num_threads(),
