@@ -94,7 +94,7 @@ def main() -> None:
                                       sway_sampling_coef=SWAY, use_epss=epss)
                 vocos.decode(mel[:, ref_frames:].float().permute(0, 2, 1))  # (B, n_mels, N) → (B, T)
 
-        call(1, ref_frames + 16)  # warm-up: kernel selection and allocator growth, at little cost
+        call(1, total_frames)  # warm-up at full size, one step: kernel selection and allocator growth
         m = timing.measure(functools.partial(call, run["nfe"], total_frames), device, spec["repeats"], warmup=0, parts=parts)
         results.append({**run, "frames": total_frames, **m})
         print(json.dumps(results[-1]), file=sys.stderr)
