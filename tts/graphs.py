@@ -120,7 +120,8 @@ class GraphedVelocity:
                 self._eager(*inputs)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
+        # thread_local: handler threads may run the codec on the GPU while the worker captures.
+        with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
             output = self._eager(*inputs)
         logger.info("captured a CUDA graph for DiT inputs %s", [tuple(a.shape) for a in args[:1]])
         return _Graph(graph, inputs, output)
