@@ -22,7 +22,7 @@ from .protocol import (DEFAULT_PAIR_LIST, F5_LIST_SOURCE, PROMPT_RANGE_S, TARGET
 from .report import write_reports
 from .speaker import SPEAKER_BACKENDS, SpeakerModelError, load_speaker_scorer
 from .speed import bench_codec, bench_synthesize, new_speed_report, speed_markdown
-from .zero_shot import run_zero_shot_eval
+from .zero_shot import combine_seed_reports, run_zero_shot_eval, seed_folder
 
 EVAL_SEED = 0  # synthesis seed unless --seed says otherwise: an evaluation must be repeatable
 
@@ -91,17 +91,20 @@ def run_tts(args: argparse.Namespace) -> dict:
     if not pairs:
         raise ValueError("no prompt/target pairs to evaluate")
     options = synthesis_options(args)  # before loading anything: bad options fail fast
+    if args.seeds is not None and not args.model:
+        raise ValueError("--seeds sets synthesis seeds: it needs --model (generated audio or recordings have none)")
+    if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
+        raise ValueError(f"--seeds repeats a seed: {args.seeds}")
     asr, scorer = _scorers(args, device)
-    generation = None
     if args.model:
-        system = {"kind": "model", "name": args.name or Path(args.model).name, "model": args.model,
-                  "codec": _codec_config(args), "options": options}
-        wav_dir = out / "wavs"
         synthesizer = load_synthesizer(args.model, load_codec(args), device)
-        generation = generate_test_set(synthesizer, pairs, wav_dir, record={"model": args.model, **_codec_config(args)},
-                                       batch_size=options["batch_size"], options=options)
-        audio = [output_path(wav_dir, p) for p in pairs]
-    elif args.generated:
+        if args.seeds is not None:
+            reports = [_generate_and_score(args, synthesizer, pairs, pairs_cfg, {**options, "seed": seed}, asr,
+                                           scorer, device, seed_folder(out, seed)) for seed in args.seeds]
+            config = _tts_config(args, pairs_cfg, _model_system(args, {**options, "seed": None}), asr, scorer)
+            return combine_seed_reports(reports, args.seeds, out, config, device)
+        return _generate_and_score(args, synthesizer, pairs, pairs_cfg, options, asr, scorer, device, out)
+    if args.generated:
         system = {"kind": "generated", "name": args.name or Path(args.generated).name, "path": args.generated}
         audio = [output_path(args.generated, p) for p in pairs]
         missing = [str(a) for a in audio if not a.is_file()]
@@ -110,8 +113,29 @@ def run_tts(args: argparse.Namespace) -> dict:
     else:
         system = {"kind": "ground_truth", "name": args.name or "ground truth (target recordings)"}
         audio = [p.target.wav for p in pairs]
-    config = {"pairs": pairs_cfg, "librispeech": str(args.librispeech), "system": system,
-              "asr": asr.describe(), "speaker": scorer.describe(), "score_batch_size": args.score_batch_size}
+    config = _tts_config(args, pairs_cfg, system, asr, scorer)
+    return run_zero_shot_eval(pairs, audio, out, asr, scorer, config, device, None, args.score_batch_size)
+
+
+def _model_system(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "model", "name": args.name or Path(args.model).name, "model": args.model,
+            "codec": _codec_config(args), "options": options}
+
+
+def _tts_config(args: argparse.Namespace, pairs_cfg: dict[str, Any], system: dict[str, Any], asr: Any,
+                scorer: Any) -> dict[str, Any]:
+    return {"pairs": pairs_cfg, "librispeech": str(args.librispeech), "system": system,
+            "asr": asr.describe(), "speaker": scorer.describe(), "score_batch_size": args.score_batch_size}
+
+
+def _generate_and_score(args: argparse.Namespace, synthesizer: Synthesizer, pairs: list, pairs_cfg: dict[str, Any],
+                        options: dict[str, Any], asr: Any, scorer: Any, device: torch.device, out: Path) -> dict:
+    """Generate the test set into `out/wavs` with `options` (resumable) and score it into `out/report.*`."""
+    wav_dir = out / "wavs"
+    generation = generate_test_set(synthesizer, pairs, wav_dir, record={"model": args.model, **_codec_config(args)},
+                                   batch_size=options["batch_size"], options=options)
+    audio = [output_path(wav_dir, p) for p in pairs]
+    config = _tts_config(args, pairs_cfg, _model_system(args, options), asr, scorer)
     return run_zero_shot_eval(pairs, audio, out, asr, scorer, config, device, generation, args.score_batch_size)
 
 
@@ -206,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_argument("--model", help="TTS model directory or hub id; generates into OUT/wavs (resumable)")
     system.add_argument("--generated", help="score existing <target id>.wav files of another system")
     system.add_argument("--ground-truth", action="store_true", help="score the target recordings (the topline)")
+    t.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                   help="generate and score once per synthesis seed (into OUT/seed-N) and report each and the "
+                        "mean, as F5-TTS does with 0 1 2; replaces --seed")
     _codec_args(t)
     _synthesis_args(t)
     _common(t)

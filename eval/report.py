@@ -82,6 +82,21 @@ def write_reports(out_dir: str | os.PathLike, report: dict[str, Any], markdown: 
     return json_path, md_path
 
 
+def mean_summary(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of each numeric field of `summaries` (runs that differ only in their seed); text fields are
+    left out, and a score that is missing or None in any run has the mean None."""
+    if not summaries:
+        raise ValueError("no summaries to average")
+    out: dict[str, Any] = {}
+    for key in summaries[0]:
+        values = [s.get(key) for s in summaries]
+        if any(isinstance(v, (bool, str)) for v in values):
+            continue
+        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        out[key] = sum(finite) / len(finite) if len(finite) == len(values) else None
+    return out
+
+
 def fmt(value: Any, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"

@@ -12,7 +12,8 @@ from codec.audio import load_audio
 
 from .asr import ASR, batched
 from .protocol import EvalPair
-from .report import fmt, load_published, md_config, md_table, models_match, new_report, write_reports
+from .report import (fmt, load_published, md_config, md_table, mean_summary, models_match, new_report,
+                     write_reports)
 from .speaker import SpeakerScorer
 from .wer import summarize_wer
 
@@ -135,4 +136,38 @@ def run_zero_shot_eval(
     report["scores"] = score_zero_shot(pairs, audio, asr, scorer, batch_size)
     report["published"] = published_comparison(config)
     write_reports(out_dir, report, zero_shot_markdown(report))
+    return report
+
+
+def seed_folder(out_dir: str | os.PathLike, seed: int) -> Path:
+    """Where the run with synthesis seed `seed` of a `--seeds` evaluation writes its audio and report."""
+    return Path(out_dir) / f"seed-{seed}"
+
+
+def seeds_markdown(report: dict[str, Any]) -> str:
+    s, cfg = report["scores"]["summary"], report["config"]
+    spk = cfg["speaker"]["backend"]
+    rows = [[r["seed"], fmt(r["summary"]["wer_mean_utterance_pct"]), fmt(r["summary"]["wer_corpus_pct"]),
+             fmt(r["summary"]["sim_o"], 3), f"[report]({r['report']})"] for r in report["seeds"]]
+    rows.append(["**mean**", fmt(s["wer_mean_utterance_pct"]), fmt(s["wer_corpus_pct"]), fmt(s["sim_o"], 3), ""])
+    return "".join([
+        "# Zero-shot TTS evaluation over synthesis seeds (LibriSpeech test-clean, cross-sentence)\n\n",
+        f"System: **{cfg['system']['name']}** · {report['created']} · device `{report['environment']['device']}`\n\n",
+        "F5-TTS reports the mean over seeds 0, 1 and 2; each seed's full report is in its folder.\n\n",
+        md_table(["seed", "WER mean/utt (%)", "WER corpus (%)", f"SIM-o ({spk})", "details"], rows),
+        "\n## Configuration\n\n" + md_config(cfg)])
+
+
+def combine_seed_reports(reports: Sequence[dict[str, Any]], seeds: Sequence[int], out_dir: str | os.PathLike,
+                         config: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Write `out_dir/report.json` + `report.md` for runs that differ only in their synthesis seed:
+    each seed's summary and the mean of every score (F5-TTS's reported figure); return that report."""
+    if len(reports) != len(seeds) or not reports:
+        raise ValueError(f"{len(reports)} reports for seeds {list(seeds)}")
+    report = new_report("zero_shot_tts_seeds", {**config, "seeds": list(seeds)}, device)
+    report["seeds"] = [{"seed": seed, "summary": r["scores"]["summary"],
+                        "report": str(seed_folder(".", seed) / "report.md")} for seed, r in zip(seeds, reports)]
+    report["scores"] = {"summary": mean_summary([r["scores"]["summary"] for r in reports])}
+    report["published"] = reports[0]["published"]
+    write_reports(out_dir, report, seeds_markdown(report))
     return report

@@ -18,14 +18,17 @@ def _for_process(batches: list[list], rank: int, world: int) -> list[list]:
     return batches[rank:usable:world]
 
 
-def frame_batches(lengths: Sequence[int], max_frames: int, seed: int, epoch: int, rank: int = 0,
+def frame_batches(lengths: Sequence[int], max_frames: int, max_items: int, seed: int, epoch: int, rank: int = 0,
                   world: int = 1) -> list[list[int]]:
-    """Batches of item indices whose padded size (items × longest item) stays within `max_frames`.
+    """Batches of item indices whose padded size (items × longest item) stays within `max_frames`, of at
+    most `max_items` items each (F5-TTS's `max_samples`: it bounds the batch of many short items).
 
     Items are sorted by length (ties broken at random per epoch) and packed greedily, so a batch
     holds items of similar length and little padding; the batch order is shuffled per epoch.
     Items longer than `max_frames` are left out.
     """
+    if max_frames < 1 or max_items < 1:
+        raise ValueError(f"max_frames and max_items must be ≥ 1, got {max_frames} and {max_items}")
     rng = np.random.default_rng([seed, epoch])
     lengths = np.asarray(lengths)
     order = np.lexsort((rng.random(len(lengths)), lengths))  # by length, then the random key
@@ -35,7 +38,8 @@ def frame_batches(lengths: Sequence[int], max_frames: int, seed: int, epoch: int
         n = int(lengths[i])
         if n > max_frames:
             continue
-        if current and (len(current) + 1) * n > max_frames:  # n is the longest so far: items are sorted
+        if current and ((len(current) + 1) * n > max_frames  # n is the longest so far: items are sorted
+                        or len(current) == max_items):
             batches.append(current)
             current = []
         current.append(int(i))

@@ -4,14 +4,17 @@
         --run-dir runs/tts-base --codec yhaha/WavCube --codec-subfolder WavCube \
         --sample-shards data/latents/heldout
 
-Batches hold up to `max_frames` latent frames per process (padding included); AdamW with linear
-warm-up and cosine decay; gradient clipping; bf16 autocast on GPU; EMA weights. Checkpoints (every
+Batches hold up to `batch_seconds` of audio per process (padding included, converted to latent frames at
+the shards' frame rate) and at most `max_samples` utterances; AdamW with linear warm-up and cosine decay;
+gradient clipping; bf16 autocast on GPU; EMA weights on F5-TTS's schedule. Checkpoints (every
 `checkpoint_every` steps and at exit) hold `model/` and `ema/` in `TTSModel.save_pretrained`
 format; the EMA one is the model to synthesise with. Rerunning the same command resumes exactly.
 """
 from __future__ import annotations
 
+import json
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,6 +25,7 @@ if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…
 
 import torch  # noqa: E402
 from accelerate.utils import set_seed  # noqa: E402
+from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from torch.nn.utils.rnn import pad_sequence  # noqa: E402
 
@@ -29,10 +33,10 @@ from codec import WavCube  # noqa: E402
 from codec.model import load_strict  # noqa: E402
 from recipes.checkpoint import set_rng_state  # noqa: E402
 from recipes.config import resolve_config  # noqa: E402
-from recipes.ema import EMA  # noqa: E402
+from recipes.ema import EMA, EMASchedule  # noqa: E402
 from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
 from recipes.sampler import frame_batches  # noqa: E402
-from recipes.shards import LatentDataset, load_stats  # noqa: E402
+from recipes.shards import LatentDataset, list_shards, load_stats  # noqa: E402
 from tts.model import WEIGHTS_NAME, TTSConfig, TTSModel  # noqa: E402
 from tts.options import SynthesisOptions  # noqa: E402
 from tts.text import TextError, Tokenizer, build_tokenizer  # noqa: E402
@@ -43,14 +47,17 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TTSTrainConfig:
     model: TTSConfig = field(default_factory=TTSConfig.base)
-    lr: float = 7.5e-5  # F5-TTS Base
+    lr: float = 7.5e-5  # F5-TTS Base and Small
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.01
     warmup_steps: int = 20_000
     max_steps: int = 500_000
-    max_frames: int = 38_400  # per process and step, padding included (F5-TTS's per-GPU batch)
+    # F5-TTS's per-GPU batch: 38,400 mel frames at 93.75 Hz = 409.6 s of audio (20,480 latent frames at 50 Hz),
+    # here with padding included; in seconds so that every codec gets the reference's batch.
+    batch_seconds: float = 409.6
+    max_samples: int = 64  # F5-TTS's cap on utterances per batch: 64 for Base, 32 for Small
     max_grad_norm: float = 1.0
-    ema_decay: float = 0.9999
+    ema: EMASchedule = field(default_factory=EMASchedule)  # F5-TTS's (ema_pytorch's defaults)
     mixed_precision: str = "bf16"  # on GPU; CPU runs in float32
     seed: int = 0
     workers: int = 4  # data-loading processes per training process
@@ -68,14 +75,33 @@ class TTSTrainConfig:
     @classmethod
     def small(cls) -> "TTSTrainConfig":
         """DiT Small (~155M): one or a few 80 GB GPUs."""
-        return cls(model=TTSConfig.small(), lr=1e-4, max_steps=300_000)
+        return cls(model=TTSConfig.small(), max_steps=300_000, max_samples=32)
 
     @classmethod
     def tiny(cls) -> "TTSTrainConfig":
         """Seconds on a CPU: for tests and smoke runs."""
-        return cls(model=TTSConfig.tiny(tokenizer="char"), lr=2e-3, warmup_steps=5, max_steps=60, max_frames=1600,
-                   ema_decay=0.99, workers=0, log_every=10, checkpoint_every=30, keep_checkpoints=2,
+        return cls(model=TTSConfig.tiny(tokenizer="char"), lr=2e-3, warmup_steps=5, max_steps=60, batch_seconds=32.0,
+                   max_samples=64, ema=EMASchedule(max_decay=0.99, update_every=2, update_after=10), workers=0, log_every=10, checkpoint_every=30, keep_checkpoints=2,
                    sample_every=30, sample_nfe=4)
+
+
+DEFAULT_FRAME_RATE = 50.0  # WavCube's; shards written before the codec was recorded in them hold its latents
+
+
+def shard_frame_rate(shards: str | Path) -> float:
+    """Latent frames per second of the shards in `shards`: the `frame_rate` of the codec recorded in the
+    first shard's metadata (`"codec"`, a `CodecSpec` as JSON), or 50 Hz (WavCube) where none is recorded."""
+    with safe_open(str(list_shards(shards)[0]), framework="pt") as f:
+        codec = (f.metadata() or {}).get("codec")
+    return float(json.loads(codec)["frame_rate"]) if codec else DEFAULT_FRAME_RATE
+
+
+def seconds_to_frames(seconds: float, frame_rate: float) -> int:
+    """Whole frames in `seconds` of audio: 409.6 s → 20,480 at 50 Hz, 38,400 at 93.75 Hz."""
+    frames = math.floor(seconds * frame_rate + 1e-6)  # a product a rounding error below a whole number counts it
+    if frames < 1:
+        raise ValueError(f"a batch of {seconds} s holds no frame at {frame_rate} Hz")
+    return frames
 
 
 PRESETS = {"base": TTSTrainConfig.base, "small": TTSTrainConfig.small, "tiny": TTSTrainConfig.tiny}
@@ -120,7 +146,8 @@ def log_sample(run: Run, model: TTSModel, codec: WavCube, item: dict, tokenizer:
     noise = torch.randn(1, n, d, generator=torch.Generator().manual_seed(0)).to(device)  # not the global RNG
     text = torch.tensor([tokenizer.encode(item["text"])], device=device)
     out = model.sample(latent[None, :prompt], torch.tensor([prompt], device=device), text,
-                       torch.tensor([n], device=device), noise, nfe, opts.cfg, opts.sway, opts.solver)  # (1, N, D)
+                       torch.tensor([n], device=device), noise, nfe=nfe, cfg=opts.cfg, sway=opts.sway,
+                       solver=opts.solver, schedule=opts.schedule)  # (1, N, D)
     run.log_audio("samples/generated", codec.decode(out)[0], step, codec.sample_rate)
     run.log_audio("samples/ground_truth", codec.decode(latent[None])[0], step, codec.sample_rate)
 
@@ -135,7 +162,7 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
         set_seed(config.seed)  # the same initial weights on every process
         model = TTSModel(config.model)
         dataset = LatentDataset(shards)
-        tokenizer = build_tokenizer(config.model.tokenizer)
+        tokenizer = build_tokenizer(config.model.tokenizer, config.model.vocab)
         resumed = run.resume_state()
         if resumed is None:
             stats = load_stats(shards)
@@ -147,7 +174,7 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
             load_strict(model, load_file(str(folder / "model" / WEIGHTS_NAME)), str(folder / "model"))
             step, epoch, position = state["step"], state["epoch"], state["position"]
         model.to(run.device)
-        ema = EMA(model, config.ema_decay)
+        ema = EMA(model, config.ema)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
                                       weight_decay=config.weight_decay)
         if resumed is not None:
@@ -181,8 +208,10 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
         tick = time.perf_counter()
         stop = step >= config.max_steps or (until_step is not None and step >= until_step)
         collate = Collate(tokenizer)
+        max_frames = seconds_to_frames(config.batch_seconds, shard_frame_rate(shards))
         while not stop:
-            batches = frame_batches(dataset.lengths, config.max_frames, config.seed, epoch, run.rank, run.world)
+            batches = frame_batches(dataset.lengths, max_frames, config.max_samples, config.seed, epoch, run.rank,
+                                    run.world)
             for batch in make_loader(dataset, batches[position:], collate, config.workers):
                 batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
                 set_lr(optimizer, config.lr * warmup_cosine(step, config.warmup_steps, config.max_steps))

@@ -8,10 +8,11 @@
 from codec.audio import AudioError
 
 from .dit import DiT, DiTConfig
+from .f5 import load_f5_checkpoint
 from .model import TTSConfig, TTSModel
 from .options import SynthesisOptions
 from .synthesizer import Synthesizer
 from .text import TextError, build_tokenizer, normalize_text
 
 __all__ = ["Synthesizer", "SynthesisOptions", "TTSModel", "TTSConfig", "DiT", "DiTConfig", "TextError",
-           "AudioError", "build_tokenizer", "normalize_text"]
+           "AudioError", "build_tokenizer", "normalize_text", "load_f5_checkpoint"]

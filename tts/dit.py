@@ -3,8 +3,10 @@
 Per frame the input is `noisy latent ‖ prompt latent (zero on the span to generate) ‖ text embedding`;
 the text, padded with the filler token to the frame count, is refined by ConvNeXt V2 blocks. The
 blocks are transformer layers with rotary positions and adaptive LayerNorm on the flow time.
-Padding frames (mask False) are zeroed before every convolution and hidden from attention, so a
-padded batch gives each item what it would get alone.
+It computes F5-TTS v1's DiT function (tests compare it with F5-TTS's own outputs), except where
+F5-TTS lets batch padding leak into other frames: here padding frames (mask False) are zeroed
+before every convolution, left out of normalisation statistics and hidden from attention, so a
+padded batch gives each item what it would get alone; at batch 1 the two agree.
 """
 from __future__ import annotations
 
@@ -47,29 +49,41 @@ class DiTConfig:
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
-    """t: (B,) in [0, 1] → (B, dim) sinusoids; the scale spreads [0, 1] over many periods."""
+    """t: (B,) in [0, 1] → (B, dim) sinusoids, sin ‖ cos; the scale spreads [0, 1] over many periods."""
     half = dim // 2
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / (half - 1))
     angles = scale * t.float()[:, None] * freqs[None]  # (B, half)
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-def rotary_tables(n: int, head_dim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin: (N, head_dim) for positions 0..n-1, rotating pairs (i, i + head_dim/2)."""
-    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
-    angles = torch.arange(n, device=device, dtype=torch.float32)[:, None] * inv_freq[None]  # (N, head_dim/2)
-    angles = torch.cat([angles, angles], dim=-1)
+def rotary_angles(n: int, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, dim / 2): position p times the rotary frequencies 10000^(-2i / dim)."""
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
+    return torch.arange(n, device=device, dtype=torch.float32)[:, None] * inv_freq[None]
+
+
+def text_position_table(n: int, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, dim): cos ‖ sin of the rotary angles, F5-TTS's absolute positions for the text."""
+    angles = rotary_angles(n, dim, device)  # (N, dim / 2)
+    return torch.cat([angles.cos(), angles.sin()], dim=-1)
+
+
+def rotary_tables(n: int, head_dim: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin: (N, head_dim) for positions 0..n-1, each angle twice in a row, for the adjacent
+    pairs (2i, 2i + 1) that `apply_rotary` rotates (x-transformers' layout, which F5-TTS uses)."""
+    angles = rotary_angles(n, head_dim, device).repeat_interleave(2, dim=-1)  # (N, head_dim)
     return angles.cos(), angles.sin()
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (B, H, N, head_dim)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return x * cos.to(x.dtype) + torch.cat([-x2, x1], dim=-1) * sin.to(x.dtype)
+    """x: (B, H, N, head_dim): rotate each pair (x[2i], x[2i + 1]) by its angle."""
+    pairs = x.unflatten(-1, (-1, 2))  # (B, H, N, head_dim / 2, 2)
+    rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)  # (B, H, N, head_dim)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """x: (B, N, C), mask: (B, N) → x with padding frames zeroed."""
+    """x: (B, N, C), mask: (B, N) → x with the frames where mask is False zeroed."""
     return x.masked_fill(~mask[..., None], 0.0)
 
 
@@ -98,14 +112,19 @@ class ConvNeXtV2Block(nn.Module):
         self.pw2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, C), mask: (B, N) → (B, N, C)"""
-        h = self.dwconv(_masked(x, mask).transpose(1, 2)).transpose(1, 2)  # (B, N, C)
+        """x: (B, N, C), zero where it must not be seen; mask: (B, N), the frames GRN pools → (B, N, C)"""
+        h = self.dwconv(x.transpose(1, 2)).transpose(1, 2)  # (B, N, C)
         h = self.pw2(self.grn(F.gelu(self.pw1(self.norm(h))), mask))
         return x + h
 
 
 class TextEmbedding(nn.Module):
-    """Token ids padded with the filler (0) to the frame count → (B, N, text_dim)."""
+    """Token ids padded with the filler (0) to the frame count → (B, N, text_dim).
+
+    As F5-TTS v1: absolute positions (`text_position_table`) are added, and filler positions are
+    zeroed before and after every ConvNeXt block, so the blocks see the tokens alone and the filler
+    frames carry no text features at all. Without blocks, the embedding is used as is.
+    """
 
     def __init__(self, config: DiTConfig):
         super().__init__()
@@ -113,17 +132,21 @@ class TextEmbedding(nn.Module):
         self.blocks = nn.ModuleList(
             ConvNeXtV2Block(config.text_dim, 2 * config.text_dim) for _ in range(config.conv_layers))
 
-    def forward(self, text: torch.Tensor, n_frames: int, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
-        """text: (B, L) long, 0 = filler; mask: (B, N); drop: (B,) bool, True = all filler."""
+    def forward(self, text: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """text: (B, L) long, 0 = filler; mask: (B, N) bool, True = valid frame; drop: (B,) bool, True =
+        replace every token by the filler (the text-free branch of guidance). → (B, N, text_dim)"""
+        n_frames = mask.shape[1]
         text = F.pad(text[:, :n_frames], (0, max(0, n_frames - text.shape[1])), value=0)  # (B, N)
-        text = text.masked_fill(drop[:, None], 0)
-        h = self.embed(text)  # (B, N, text_dim)
-        # Absolute sinusoidal positions tell the convolutions where in the utterance a token sits.
-        pos = timestep_embedding(torch.arange(n_frames, device=text.device), h.shape[-1], scale=1.0)
-        h = h + pos[None].to(h.dtype)
+        text = text.masked_fill(~mask, 0)
+        # Taken before the drop, as in F5-TTS: a dropped text still has its length, as zero positions.
+        tokens = text != 0  # (B, N)
+        h = self.embed(text.masked_fill(drop[:, None], 0))  # (B, N, text_dim)
+        if not self.blocks:
+            return _masked(h, mask)
+        h = _masked(h + text_position_table(n_frames, h.shape[-1], h.device)[None].to(h.dtype), tokens)
         for block in self.blocks:
-            h = block(h, mask)
-        return _masked(h, mask)
+            h = _masked(block(h, mask), tokens)
+        return h
 
 
 class ConvPositionEmbedding(nn.Module):
@@ -168,7 +191,7 @@ class DiTBlock(nn.Module):
         a = self.attn_out(a.transpose(1, 2).reshape(B, N, C))  # (B, N, C)
         x = x + gate_a * self.dropout(a)
         h = self.ff_norm(x) * (1 + scale_f) + shift_f
-        return x + gate_f * self.dropout(self.ff(h))
+        return x + gate_f * self.ff(h)  # the feed-forward's dropout is inside it only, as F5-TTS
 
 
 class DiT(nn.Module):
@@ -202,9 +225,18 @@ class DiT(nn.Module):
         drop_audio / drop_text: (B,) bool, True = drop that condition (for classifier-free guidance).
         Returns (B, N, D); padding frames hold unspecified values.
         """
-        B, N, _ = x.shape
+        return self.velocity(x, cond, self.embed_text(text, mask, drop_text), time, mask, drop_audio)
+
+    def embed_text(self, text: torch.Tensor, mask: torch.Tensor, drop_text: torch.Tensor) -> torch.Tensor:
+        """text: (B, L), mask: (B, N), drop_text: (B,) → (B, N, text_dim); it does not depend on the
+        flow time, so a sampler computes it once for all its steps."""
+        return self.text_embed(text, mask, drop_text)
+
+    def velocity(self, x: torch.Tensor, cond: torch.Tensor, text_h: torch.Tensor, time: torch.Tensor,
+                 mask: torch.Tensor, drop_audio: torch.Tensor) -> torch.Tensor:
+        """`forward` with the text already embedded: text_h (B, N, text_dim) from `embed_text`."""
+        N = x.shape[1]
         cond = cond.masked_fill(drop_audio[:, None, None], 0.0)
-        text_h = self.text_embed(text, N, mask, drop_text)  # (B, N, text_dim)
         h = self.in_proj(torch.cat([x, cond, text_h.to(x.dtype)], dim=-1))  # (B, N, dim)
         h = h + self.conv_pos(h, mask)
         t_emb = self.time_mlp(timestep_embedding(time, 256).to(h.dtype))  # (B, dim)
@@ -212,5 +244,5 @@ class DiT(nn.Module):
         attn_mask = mask[:, None, None, :]  # (B, 1, 1, N)
         for block in self.blocks:
             h = block(h, t_emb, rope, attn_mask)
-        shift, scale = self.out_modulation(F.silu(t_emb))[:, None].chunk(2, dim=-1)
+        scale, shift = self.out_modulation(F.silu(t_emb))[:, None].chunk(2, dim=-1)  # F5-TTS's order
         return self.out_proj(self.out_norm(h) * (1 + scale) + shift)

@@ -11,6 +11,17 @@ from collections.abc import Callable
 import torch
 
 SOLVERS = ("euler", "midpoint")
+SCHEDULES = ("uniform", "epss")
+# F5-TTS's empirically pruned step schedules (EPSS), in 32nds of the flow time: at a few steps, a
+# grid dense near t = 0 and coarse near t = 1 was found to sound best. Other step counts are uniform.
+EPSS_GRIDS = {
+    5: (0, 2, 4, 8, 16, 32),
+    6: (0, 2, 4, 6, 8, 16, 32),
+    7: (0, 2, 4, 6, 8, 16, 24, 32),
+    10: (0, 2, 4, 6, 8, 12, 16, 20, 24, 28, 32),
+    12: (0, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32),
+    16: (0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32),
+}
 # Sway coefficients outside this range make the time grid non-monotonic: the derivative of
 # t + s (cos(pi t / 2) - 1 + t) is 1 + s at t = 0 and 1 + s (1 - pi / 2) at t = 1.
 SWAY_RANGE = (-1.0, 1.0 / (math.pi / 2 - 1))
@@ -33,12 +44,22 @@ def random_span_mask(lengths: torch.Tensor, n_frames: int, frac_range: tuple[flo
     return (idx >= start[:, None]) & (idx < (start + span)[:, None])
 
 
-def sway_timesteps(steps: int, sway: float, device: torch.device | str = "cpu") -> torch.Tensor:
-    """`steps + 1` times from 0 to 1; sway < 0 crowds them near t = 0, where the coarse shape of
-    the speech is decided (F5-TTS's sway sampling). sway = 0 gives a uniform grid. → (steps + 1,)"""
+def base_timesteps(steps: int, schedule: str, device: torch.device | str = "cpu") -> torch.Tensor:
+    """`steps + 1` times from 0 to 1 before sway: uniform, or EPSS's grid where it has one. → (steps + 1,)"""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
+    if schedule == "epss" and steps in EPSS_GRIDS:
+        return torch.tensor(EPSS_GRIDS[steps], device=device, dtype=torch.float32) / 32
+    return torch.linspace(0.0, 1.0, steps + 1, device=device, dtype=torch.float32)
+
+
+def sway_timesteps(steps: int, sway: float, schedule: str = "uniform",
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """The `base_timesteps` grid, swayed: sway < 0 crowds the times near t = 0, where the coarse
+    shape of the speech is decided (F5-TTS's sway sampling); sway = 0 leaves the grid. → (steps + 1,)"""
     if not SWAY_RANGE[0] <= sway <= SWAY_RANGE[1]:
         raise ValueError(f"sway must lie in [{SWAY_RANGE[0]}, {SWAY_RANGE[1]:.3f}], got {sway}")
-    t = torch.linspace(0.0, 1.0, steps + 1, device=device, dtype=torch.float32)
+    t = base_timesteps(steps, schedule, device)
     return t + sway * (torch.cos(math.pi / 2 * t) - 1 + t)
 
 

@@ -20,7 +20,7 @@ from codec.spec import CodecSpec
 from .dit import DiT, DiTConfig
 from .flow import integrate, random_span_mask, solver_steps, sway_timesteps
 from .latent_norm import LatentNorm
-from .text import TOKENIZERS
+from .text import build_tokenizer
 
 FORMAT_VERSION = 1
 MODEL_TYPE = "cubetts-tts"
@@ -36,11 +36,10 @@ class TTSConfig:
     cond_drop_prob: float = 0.2  # drop prompt and text: the unconditional branch of CFG
     span_range: tuple[float, float] = (0.7, 1.0)  # fraction of frames to infill, as F5-TTS
     codec: CodecSpec | None = None  # the codec whose latents the model was trained on
+    vocab: tuple[str, ...] | None = None  # the "f5" tokenizer's vocabulary (F5-TTS's vocab.txt lines)
 
     def __post_init__(self):
-        if self.tokenizer not in TOKENIZERS:
-            raise ValueError(f"unknown tokenizer {self.tokenizer!r}; choose one of {sorted(TOKENIZERS)}")
-        vocab = len(TOKENIZERS[self.tokenizer].vocab)
+        vocab = len(build_tokenizer(self.tokenizer, self.vocab).vocab)
         if self.dit.text_vocab_size != vocab:
             raise ValueError(f"dit.text_vocab_size is {self.dit.text_vocab_size} but the "
                              f"{self.tokenizer!r} tokenizer has {vocab} tokens")
@@ -49,7 +48,7 @@ class TTSConfig:
 
     @classmethod
     def _preset(cls, dit_preset, tokenizer: str, **overrides) -> "TTSConfig":
-        return cls(dit=dit_preset(text_vocab_size=len(TOKENIZERS[tokenizer].vocab)), tokenizer=tokenizer,
+        return cls(dit=dit_preset(text_vocab_size=len(build_tokenizer(tokenizer).vocab)), tokenizer=tokenizer,
                    **overrides)
 
     @classmethod
@@ -73,6 +72,7 @@ class TTSConfig:
         d["dit"] = DiTConfig(**d["dit"])
         d["span_range"] = tuple(d["span_range"])
         d["codec"] = CodecSpec.from_dict(d["codec"]) if d.get("codec") else None
+        d["vocab"] = tuple(d["vocab"]) if d.get("vocab") is not None else None
         return cls(**d)
 
 
@@ -90,13 +90,16 @@ class TTSModel(nn.Module):
 
     def forward(self, latent: torch.Tensor, mask: torch.Tensor, text: torch.Tensor,
                 span_mask: torch.Tensor | None = None, time: torch.Tensor | None = None,
-                noise: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                noise: torch.Tensor | None = None, drop_audio: torch.Tensor | None = None,
+                drop_text: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Flow-matching loss of infilling a random span of each utterance.
 
         latent: (B, N, D) codec latents; mask: (B, N) bool, True = valid; text: (B, L) token ids of
-        the whole utterance, 0-padded. `span_mask` (B, N) bool, `time` (B,) and `noise` (B, N, D)
-        are drawn at random unless given. The loss is the mean squared velocity error over the
-        span's frames only: the prompt is given to the model, so there is nothing to learn there.
+        the whole utterance, 0-padded. `span_mask` (B, N) bool, `time` (B,), `noise` (B, N, D) and
+        the guidance drops `drop_audio`, `drop_text` (B,) bool are drawn at random unless given
+        (per item: the text is dropped with `cond_drop_prob`, always with the prompt; the prompt
+        alone with `audio_drop_prob`). The loss is the mean squared velocity error over the span's
+        frames only: the prompt is given to the model, so there is nothing to learn there.
         Returns `(loss, {"mse": loss.detach(), "span_frames": number of frames in the loss})`.
         """
         B, N, _ = latent.shape
@@ -109,10 +112,11 @@ class TTSModel(nn.Module):
         t = time[:, None, None].to(x1.dtype)
         x_t = (1 - t) * x0 + t * x1
         cond = x1.masked_fill(span_mask[..., None], 0.0)
-        # Classifier-free guidance: drop, per item, the prompt alone or the prompt with the text.
-        drop_both = torch.rand(B, device=latent.device) < self.config.cond_drop_prob
-        drop_audio = (torch.rand(B, device=latent.device) < self.config.audio_drop_prob) | drop_both
-        pred = self.dit(x_t, cond, text, time, mask, drop_audio, drop_both)  # (B, N, D)
+        if drop_text is None:
+            drop_text = torch.rand(B, device=latent.device) < self.config.cond_drop_prob
+        if drop_audio is None:
+            drop_audio = (torch.rand(B, device=latent.device) < self.config.audio_drop_prob) | drop_text
+        pred = self.dit(x_t, cond, text, time, mask, drop_audio, drop_text)  # (B, N, D)
         err = F.mse_loss(pred.float(), (x1 - x0).float(), reduction="none").mean(-1)  # (B, N)
         n_span = span_mask.sum()
         loss = (err * span_mask).sum() / n_span.clamp(min=1)
@@ -120,18 +124,20 @@ class TTSModel(nn.Module):
 
     @torch.inference_mode()
     def sample(self, prompt: torch.Tensor, prompt_lengths: torch.Tensor, text: torch.Tensor,
-               lengths: torch.Tensor, noise: torch.Tensor, nfe: int, cfg: float, sway: float,
-               solver: str) -> torch.Tensor:
+               lengths: torch.Tensor, noise: torch.Tensor, *, nfe: int, cfg: float, sway: float,
+               solver: str, schedule: str) -> torch.Tensor:
         """Generate latents that continue each prompt.
 
         prompt: (B, P, D) codec latents, valid up to `prompt_lengths: (B,)`; text: (B, L) ids of
         prompt transcript + new text; lengths: (B,) total frames (prompt + new); noise: (B, N, D)
         with N = max(lengths), the starting point (it makes the result a function of its seed).
-        `nfe` velocity evaluations by `solver` on a sway time grid; `cfg` is the guidance strength
-        in `v = v_cond + cfg (v_cond - v_uncond)`. Returns (B, N, D) latents in the codec's scale,
-        the prompt frames copied from `prompt`; frames past `lengths` are zero.
+        `nfe` velocity evaluations by `solver` on the `schedule` time grid ("uniform" or "epss")
+        swayed by `sway`; `cfg` is the guidance strength in `v = v_cond + cfg (v_cond - v_uncond)`.
+        Returns (B, N, D) latents in the codec's scale, the prompt frames copied from `prompt`;
+        frames past `lengths` are zero.
         """
         B, N, D = noise.shape
+        timesteps = sway_timesteps(solver_steps(nfe, solver), sway, schedule, noise.device)
         frames = torch.arange(N, device=noise.device)[None]  # (1, N)
         mask = frames < lengths[:, None]  # (B, N)
         prompt_mask = frames < prompt_lengths[:, None]
@@ -141,19 +147,20 @@ class TTSModel(nn.Module):
         cond = cond.masked_fill(~prompt_mask[..., None], 0.0)
         keep = torch.zeros(B, dtype=torch.bool, device=noise.device)
         if cfg:  # one batch of 2B: conditional then unconditional
-            cond2, text2, mask2 = torch.cat([cond, cond]), torch.cat([text, text]), torch.cat([mask, mask])
-            drop = torch.cat([keep, ~keep])
+            cond2, mask2, drop = torch.cat([cond, cond]), torch.cat([mask, mask]), torch.cat([keep, ~keep])
+            text_h = self.dit.embed_text(torch.cat([text, text]), mask2, drop)  # once: no step changes it
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                v = self.dit(torch.cat([x, x]), cond2, text2, torch.cat([t, t]), mask2, drop, drop)
-                v_cond, v_uncond = v.chunk(2)
+                v_cond, v_uncond = self.dit.velocity(torch.cat([x, x]), cond2, text_h, torch.cat([t, t]), mask2,
+                                                     drop).chunk(2)
                 return v_cond + cfg * (v_cond - v_uncond)
         else:
-            def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return self.dit(x, cond, text, t, mask, keep, keep)
+            text_h = self.dit.embed_text(text, mask, keep)
 
-        steps = solver_steps(nfe, solver)
-        z = integrate(velocity, noise, sway_timesteps(steps, sway, noise.device), solver)
+            def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return self.dit.velocity(x, cond, text_h, t, mask, keep)
+
+        z = integrate(velocity, noise, timesteps, solver)
         z = torch.where(prompt_mask[..., None], cond, z)
         return self.latent_norm.denormalize(z).masked_fill(~mask[..., None], 0.0)
 
@@ -167,9 +174,15 @@ class TTSModel(nn.Module):
         atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> "TTSModel":
-        """Load from a directory written by `save_pretrained`, or a hub repo id holding one."""
-        directory = _resolve(path)
+    def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
+                        subfolder: str | None = None) -> "TTSModel":
+        """Load from a directory written by `save_pretrained`, a hub repo id holding one, or an F5-TTS
+        checkpoint: a release name ("F5TTS_v1_Base"), "SWivid/F5-TTS" with the release as subfolder
+        (or "SWivid/F5-TTS/F5TTS_v1_Base"), or a local .safetensors / .pt with its vocab.txt beside it;
+        those are converted once into this format and cached (tts/f5.py)."""
+        from . import f5  # it builds on this module
+
+        directory = f5.converted(path, subfolder) if f5.is_f5_source(path) else _resolve(path, subfolder)
         meta = json.loads((directory / CONFIG_NAME).read_text())
         if not (directory / WEIGHTS_NAME).is_file():
             raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
@@ -181,9 +194,9 @@ class TTSModel(nn.Module):
         return model.to(device).eval()
 
 
-def _resolve(path: str | os.PathLike) -> Path:
+def _resolve(path: str | os.PathLike, subfolder: str | None = None) -> Path:
     """A saved TTS model: a local directory, or a hub repo id (downloaded once into the HF cache)."""
-    local = fetch(path, "TTS model", allow_patterns=[CONFIG_NAME, WEIGHTS_NAME])
+    local = fetch(path, "TTS model", subfolder, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME])
     if not (local / CONFIG_NAME).is_file():
         raise CheckpointError(f"{local} has no {CONFIG_NAME}: not a saved TTS model")
     return local

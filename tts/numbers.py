@@ -1,4 +1,5 @@
-"""Numbers to English words: currency, percentages, ordinals, decimals, years, times and ranges."""
+"""Numbers to English words: currency, phone numbers, times, fractions, decades, ordinals, percentages,
+decimals, years and ranges, each read as a person reads it aloud."""
 from __future__ import annotations
 
 import re
@@ -10,8 +11,18 @@ _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
                "€": ("euro", "euros", "cent", "cents")}
 
-_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_CURRENCY = re.compile(r"([$£€])\s?(\d+(?:\.\d+)?)")
+_SCALES = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion", "t": "trillion",
+           "thousand": "thousand", "million": "million", "billion": "billion", "trillion": "trillion"}
+_FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
+
+_GROUPED = r"\d{1,3}(?:,\d{3})+(?!\d)|\d+"  # 1,000,000 or 1000000
+_CURRENCY = re.compile(r"([$£€])\s?(" + _GROUPED + r")(\.\d+)?(?:\s?(" + "|".join(_SCALES) + r")\b)?",
+                       re.IGNORECASE)
+_PHONE = re.compile(r"(?<![\d-])(?:(1)[-. ])?(?:\((\d{3})\)\s?|(\d{3})[-. ])?(\d{3})-(\d{4})(?![\d-])")
+_CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s?([ap])(\.m\.|\.m(?![\w.])|m(?!\w))", re.IGNORECASE)
+_FRACTION = re.compile(r"(?<![\d/])(?:(\d+)\s)?(\d+)/(\d+)(?![\d/])")
+_DECADE = re.compile(r"(?<![\d'])'?(\d{2}|\d{4})s\b")
+_GROUPED_NUMBER = re.compile(r"\b(\d{1,3}(?:,\d{3})+)(?:\.(\d+))?(?!\d)")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?%")
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
@@ -33,7 +44,7 @@ def cardinal(n: int) -> str:
     """`1234` → `"one thousand two hundred thirty-four"` (American: no "and")."""
     if len(str(n)) > _MAX_CARDINAL_DIGITS:
         return digits(str(n))
-    return _engine().number_to_words(n, andword="")
+    return _engine().number_to_words(n, andword="", comma="")  # no pause inside a number
 
 
 def digits(s: str) -> str:
@@ -47,11 +58,13 @@ def ordinal(n: int) -> str:
 
 
 def year_or_cardinal(n: int) -> str:
-    """Four-digit numbers that look like years are read in pairs: 1984 → nineteen eighty-four.
+    """Four-digit numbers from 1000 to 2099 are read as years, in pairs: 1066 → ten sixty-six,
+    1984 → nineteen eighty-four, 2021 → twenty twenty-one.
 
-    2000–2009 stay cardinal ("two thousand five"), as speakers say them.
+    1000, 2000–2009 stay cardinal ("two thousand five"), as speakers say them; a number written with a
+    thousands comma ("1,500") never reaches here.
     """
-    if 1100 <= n <= 1999 or 2010 <= n <= 2099:
+    if 1001 <= n <= 1999 or 2010 <= n <= 2099:
         high, low = divmod(n, 100)
         if low == 0:
             return f"{cardinal(high)} hundred"
@@ -59,9 +72,19 @@ def year_or_cardinal(n: int) -> str:
     return cardinal(n)
 
 
+def _plural(words: str) -> str:
+    """"nineteen ninety" → "nineteen nineties", "eighteen hundred" → "eighteen hundreds"."""
+    head, _, last = words.rpartition(" ")
+    last = last[:-1] + "ies" if last.endswith("y") else last + "s"
+    return f"{head} {last}".strip()
+
+
 def _currency(m: re.Match) -> str:
     one, many, sub_one, sub_many = _CURRENCIES[m.group(1)]
-    whole, _, frac = m.group(2).partition(".")
+    whole, frac, scale = m.group(2).replace(",", ""), (m.group(3) or "")[1:], m.group(4)
+    if scale:  # "$2.5 million": the amount is a count of millions, so there are no cents
+        amount = f"{cardinal(int(whole))} point {digits(frac)}" if frac else cardinal(int(whole))
+        return f"{amount} {_SCALES[scale.lower()]} {many}"
     units = int(whole)
     subunits = int((frac + "00")[:2]) if frac else 0
     parts = []
@@ -85,15 +108,63 @@ def _time(m: re.Match) -> str:
     return f"{cardinal(hour)} {'oh ' + cardinal(minute) if minute < 10 else cardinal(minute)}"
 
 
+def _grouped(m: re.Match) -> str:
+    """"1,500" → "one thousand five hundred": a thousands comma marks a quantity, never a year."""
+    whole = cardinal(int(m.group(1).replace(",", "")))
+    return f"{whole} point {digits(m.group(2))}" if m.group(2) else whole
+
+
+def _phone(m: re.Match) -> str:
+    return ", ".join(digits(g) for g in m.groups() if g)  # a short pause between the groups
+
+
+def _clock(m: re.Match) -> str:
+    """"3:30pm" → "three thirty p m"; "11 a.m." → "eleven a m"."""
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    if not 1 <= hour <= 12 or minute > 59:
+        return m.group(0)
+    said = cardinal(hour) if minute == 0 else f"{cardinal(hour)} {'oh ' if minute < 10 else ''}{cardinal(minute)}"
+    end = ""
+    if m.group(4) == ".m.":  # the abbreviation's full stop may also end the sentence
+        rest = m.string[m.end():].lstrip()
+        end = "." if not rest or rest[0].isupper() else ""
+    return f"{said} {m.group(3).lower()} m{end}"
+
+
+def _fraction(m: re.Match) -> str:
+    """"1/2" → "one half", "3/4" → "three quarters", "2 1/2" → "two and a half", "24/7" → "twenty-four seven"."""
+    whole, num, den = m.group(1), int(m.group(2)), int(m.group(3))
+    if not 0 < num < den <= 10 and den not in (12, 16, 32, 64, 100) or num >= den:
+        return f"{whole + ' ' if whole else ''}{cardinal(num)} {cardinal(den)}"  # not a fraction: read both
+    one, many = _FRACTION_NAMES.get(den, (ordinal(den), ordinal(den) + "s"))
+    if whole:
+        part = f"a {one}" if num == 1 else f"{cardinal(num)} {many}"
+        return f"{cardinal(int(whole))} and {part}"
+    return f"{cardinal(num)} {one if num == 1 else many}"
+
+
+def _decade(m: re.Match) -> str:
+    """"1800s" → "eighteen hundreds", "1990s" → "nineteen nineties", "'90s" → "nineties"."""
+    n = int(m.group(1))
+    if n % 10 or len(m.group(1)) == 4 and not 1000 <= n <= 2090:
+        return m.group(0)
+    return _plural(cardinal(n) if n < 100 else year_or_cardinal(n) if n % 1000 else cardinal(n))
+
+
 def expand_numbers(text: str) -> str:
     """Replace every digit sequence in `text` by words; the order of the rules matters.
 
     Currency and percentages come before decimals so that "$3.50" reads "three dollars and fifty
-    cents", and ranges before negatives so that "5-10" reads "five to ten", not "five minus ten".
+    cents", phone numbers before ranges so that "555-1234" is read digit by digit, and ranges before
+    negatives so that "5-10" reads "five to ten", not "five minus ten".
     """
-    text = _THOUSANDS_COMMA.sub("", text)
     text = _CURRENCY.sub(_currency, text)
+    text = _PHONE.sub(_phone, text)
+    text = _CLOCK.sub(_clock, text)
+    text = _FRACTION.sub(_fraction, text)
+    text = _DECADE.sub(_decade, text)
     text = _PERCENT.sub(lambda m: f"{m.group(1)} percent", text)
+    text = _GROUPED_NUMBER.sub(_grouped, text)
     text = _ORDINAL.sub(lambda m: ordinal(int(m.group(1))), text)
     text = _TIME.sub(_time, text)
     text = _DIGIT_LETTER.sub(" ", text)  # "221B" → "221 B", "Q3" → "Q 3", "5pm" → "5 pm"

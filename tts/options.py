@@ -6,7 +6,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 
-from .flow import SOLVERS, SWAY_RANGE, solver_steps
+from .flow import SCHEDULES, SOLVERS, SWAY_RANGE, solver_steps
 
 
 def _opt(default, help: str, **kw):
@@ -19,6 +19,10 @@ class SynthesisOptions:
     cfg: float = _opt(2.0, "classifier-free guidance strength; 0 disables it and halves the work")
     sway: float = _opt(-1.0, "sway sampling coefficient; < 0 spends more steps early, 0 is uniform")
     solver: str = _opt("euler", "ODE solver", choices=SOLVERS)
+    # F5-TTS's default: the pruned grids exist for 5, 6, 7, 10, 12 and 16 steps only, so at the
+    # default nfe it is the uniform grid.
+    schedule: str = _opt("epss", "time grid: 'epss' (F5-TTS's pruned grid at 5, 6, 7, 10, 12 or 16 steps, "
+                                 "uniform at other counts) or 'uniform'", choices=SCHEDULES)
     speed: float = _opt(1.0, "speaking rate relative to the reference")
     duration: float | None = _opt(None, "seconds of speech to generate, instead of the estimate "
                                         "from the reference's speaking rate")
@@ -32,6 +36,8 @@ class SynthesisOptions:
 
     def __post_init__(self):
         solver_steps(self.nfe, self.solver)  # validates solver and nfe
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
         if not SWAY_RANGE[0] <= self.sway <= SWAY_RANGE[1]:
             raise ValueError(f"sway must lie in [{SWAY_RANGE[0]}, {SWAY_RANGE[1]:.3f}], got {self.sway}")
         for name in ("speed", "max_ref_seconds", "max_chunk_seconds", "batch_size"):

@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 from codec import WavCube
 from codec.audio import AudioError, load_audio, resample, to_mono
 
+from . import f5
 from .asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from .model import TTSModel
 from .options import SynthesisOptions
@@ -38,12 +39,15 @@ Transcriber = Callable[[torch.Tensor, int], str]
 
 @dataclass(frozen=True)
 class Reference:
-    """The prompt: its waveform (T,) at the codec's rate, latent (P, D), and transcript tokens."""
+    """The prompt: its waveform (T,) at the codec's rate, latent (P, D), transcript (as fed to the
+    model) and its tokens, and the gain its waveform was encoded with (undone on the output)."""
 
     wav: torch.Tensor
     latent: torch.Tensor
     tokens: list[str]
     units: int
+    text: str = ""
+    gain: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Piece:
     chunk_index: int
     tokens: list[str]
     frames: int
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,9 @@ class Synthesizer:
             raise ValueError(f"codec latent_dim {codec.latent_dim} != TTS latent_dim {model.config.dit.latent_dim}")
         self.model = model.eval()
         self.codec = codec.eval()
-        self.tokenizer = build_tokenizer(model.config.tokenizer)
+        self.tokenizer = build_tokenizer(model.config.tokenizer, model.config.vocab)
+        # F5-TTS's models take its text, durations, loudness and joins (tts/f5.py); ours take the phone rules.
+        self.f5_rules = model.config.tokenizer == "f5"
         self.transcriber = transcriber or WhisperTranscriber(DEFAULT_ASR_MODEL, codec.device)
         self.options = options
 
@@ -140,7 +147,7 @@ class Synthesizer:
         normalized = []
         for i, text in enumerate(texts):  # text errors first: they are cheaper to find than audio ones
             try:
-                normalized.append(require_speakable(text))
+                normalized.append(self._checked_text(text))
             except TextError as err:
                 raise TextError(f"text {i}: {err}" if len(texts) > 1 else str(err)) from None
         ref = self.prepare_reference(ref_wav, ref_sr, ref_text, opts)
@@ -162,7 +169,7 @@ class Synthesizer:
         groups: dict[tuple, list[tuple[int, Piece]]] = defaultdict(list)
         for j, job in enumerate(jobs):
             o = job.options
-            groups[o.nfe, o.cfg, o.sway, o.solver].extend((j, p) for p in job.pieces)
+            groups[o.nfe, o.cfg, o.sway, o.solver, o.schedule].extend((j, p) for p in job.pieces)
         audio: list[dict[tuple[int, int], torch.Tensor]] = [{} for _ in jobs]
         for items in groups.values():
             for start in range(0, len(items), batch_size):
@@ -177,10 +184,17 @@ class Synthesizer:
             wavs = []
             for i in range(job.n_texts):
                 chunks = [done[key] for key in sorted(k for k in done if k[0] == i)]
-                wavs.append(trim_silence(crossfade_join(chunks, self.sample_rate, job.options.crossfade_seconds),
-                                         self.sample_rate))
+                wavs.append(trim_silence(self._join(chunks, job.options), self.sample_rate))
             out.append(wavs)
         return out
+
+    def _checked_text(self, text: str) -> str:
+        """Raw text → the text to plan: normalised English, or as written for F5-TTS models (whose
+        tokenizer raises TextError for empty text)."""
+        if self.f5_rules:
+            self.tokenizer.tokenize(text)
+            return text
+        return require_speakable(text)
 
     def prepare_reference(self, ref_wav: AudioInput, ref_sr: int | None, ref_text: str | None,
                           opts: SynthesisOptions) -> Reference:
@@ -209,14 +223,18 @@ class Synthesizer:
             logger.info("reference transcript (ASR): %r", ref_text)
             if not ref_text.strip():
                 raise TextError("the ASR heard no words in the reference; pass ref_text")
+        if self.f5_rules:
+            ref_text, gain = f5.reference_text(ref_text), f5.loudness_gain(wav)
+        else:
+            gain = 1.0
         try:
             tokens = self.tokenizer.tokenize(ref_text)
         except TextError as err:
             raise TextError(f"ref_text: {err}") from None
-        if tokens[-1] not in PUNCTUATION:  # a sentence end between the prompt and the new text
+        if not self.f5_rules and tokens[-1] not in PUNCTUATION:  # a sentence end between prompt and new text
             tokens.append(".")
-        latent, _ = self.codec.encode(wav, sr)  # (1, P, D)
-        return Reference(wav, latent[0], tokens, self.tokenizer.count_units(tokens))
+        latent, _ = self.codec.encode(wav * gain, sr)  # (1, P, D)
+        return Reference(wav, latent[0], tokens, self.tokenizer.count_units(tokens), ref_text, gain)
 
     def _read_reference(self, ref_wav: AudioInput, ref_sr: int | None) -> torch.Tensor:
         """Any accepted reference → mono float (T,) at the codec's rate, on CPU."""
@@ -240,8 +258,11 @@ class Synthesizer:
         """Split a text into sentence chunks and give each its number of frames.
 
         Frames = prompt frames × (chunk units / prompt units) / speed, units being phones (or
-        letters); `opts.duration` instead fixes the total, shared out by units.
+        letters); `opts.duration` instead fixes the total, shared out by units. F5-TTS models
+        follow F5-TTS's rules instead (`_plan_f5`).
         """
+        if self.f5_rules:
+            return self._plan_f5(text_index, text, ref, opts)
         frames_per_unit = ref.latent.shape[0] / ref.units / opts.speed
         max_units = max(1, int(opts.max_chunk_seconds * self.codec.frame_rate / frames_per_unit))
         chunks: list[tuple[list[str], int]] = []  # (tokens, units), sentences packed up to max_units
@@ -270,6 +291,34 @@ class Synthesizer:
                                "text will be cut", text_index, p.chunk_index, p.frames)
         return pieces
 
+    def _plan_f5(self, text_index: int, text: str, ref: Reference, opts: SynthesisOptions) -> list[Piece]:
+        """F5-TTS's plan: chunks split after punctuation, up to the UTF-8 bytes the reference speaks in
+        `max_chunk_seconds`; each gets the prompt's frames per transcript byte (slower for very short
+        texts), and at least one frame per token of prompt + new text, as F5-TTS's sampler ensures."""
+        ref_seconds = ref.wav.shape[0] / self.sample_rate
+        ref_frames = ref.wav.shape[0] // self.codec.hop_length
+        max_bytes = max(1, int(f5.utf8_len(ref.text) / ref_seconds * opts.max_chunk_seconds * opts.speed))
+        chunks = f5.split_text(text, max_bytes)
+        if opts.duration is not None:
+            total_bytes = sum(f5.utf8_len(c) for c in chunks)
+            frames = [round(opts.duration * self.codec.frame_rate * f5.utf8_len(c) / total_bytes) for c in chunks]
+        else:
+            frames = [f5.new_frames(ref_frames, ref.text, c, opts.speed) for c in chunks]
+        P = ref.latent.shape[0]
+        return [Piece(text_index, j, self.tokenizer.tokenize(chunk),
+                      max(1, n, len(self.tokenizer.tokenize(ref.text + chunk)) + 1 - P), chunk)
+                for j, (chunk, n) in enumerate(zip(chunks, frames))]
+
+    def _text_ids(self, ref: Reference, piece: Piece) -> list[int]:
+        """Token ids of prompt transcript + new text, as the model was trained on them."""
+        if self.f5_rules:  # F5-TTS tokenizes the two as one string
+            return self.tokenizer.encode(ref.text + piece.text)
+        return self.tokenizer.ids(ref.tokens + [WORD_BOUNDARY] + piece.tokens)
+
+    def _join(self, pieces: list[torch.Tensor], opts: SynthesisOptions) -> torch.Tensor:
+        """A text's pieces → one waveform: F5-TTS's linear cross-fade for its models, else equal power."""
+        return crossfade_join(pieces, self.sample_rate, opts.crossfade_seconds, linear=self.f5_rules)
+
     def _generate(self, batch: list[tuple[Job, Piece]]) -> list[torch.Tensor]:
         """Pieces, each with its job (reference, seed), sampled alike → waveforms (T_i,) on CPU.
         Piece j of every text starts from the noise of its job's seed + j."""
@@ -282,16 +331,18 @@ class Synthesizer:
         for i, (job, p) in enumerate(batch):
             gen = torch.Generator().manual_seed(job.seed + p.chunk_index)
             noise[i, : lengths[i]] = torch.randn(int(lengths[i]), D, generator=gen)  # CPU: same on any device
-        text = pad_sequence([torch.tensor(self.tokenizer.ids(job.ref.tokens + [WORD_BOUNDARY] + p.tokens))
-                             for job, p in batch], batch_first=True)  # (B, L), 0 = filler
+        text = pad_sequence([torch.tensor(self._text_ids(job.ref, p)) for job, p in batch],
+                            batch_first=True)  # (B, L), 0 = filler
         prompt = pad_sequence([job.ref.latent for job, _ in batch], batch_first=True).to(device)  # (B, P, D)
         # bf16 on CUDA, as the codec does; the ODE state stays float32, as bf16 velocities are added
         # to the float32 noise.
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             latent = self.model.sample(prompt, prompt_lengths.to(device), text.to(device), lengths.to(device),
-                                       noise.to(device), opts.nfe, opts.cfg, opts.sway, opts.solver)  # (B, N, D)
+                                       noise.to(device), nfe=opts.nfe, cfg=opts.cfg, sway=opts.sway,
+                                       solver=opts.solver, schedule=opts.schedule)  # (B, N, D)
         mask = torch.arange(latent.shape[1], device=device)[None] < lengths.to(device)[:, None]
         # Decoding with the prompt in front gives the decoder real context at the seam.
         wav = self.codec.decode(latent, mask).cpu()  # (B, N * hop)
         hop = self.codec.hop_length
-        return [wav[i, int(prompt_lengths[i]) * hop: int(lengths[i]) * hop] for i in range(len(batch))]
+        return [wav[i, int(prompt_lengths[i]) * hop: int(lengths[i]) * hop] / job.ref.gain
+                for i, (job, _) in enumerate(batch)]

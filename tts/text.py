@@ -1,21 +1,22 @@
-"""English text frontend: normalisation, sentence splitting, and the phone and character tokenizers.
+"""Text frontend: English normalisation (`tts.normalize`), sentence splitting, and the phone, character and
+F5-TTS tokenizers.
 
 Normalised text is lower case and holds only letters, apostrophes inside words, spaces and the pause
 marks `, . ? !`. Token id 0 is the filler that pads text to the frame count inside the model, so no
-tokenizer ever emits it; the vocabularies are fixed here because a checkpoint's embedding rows
-depend on their order.
+tokenizer ever emits it; the phone and character vocabularies are fixed here because a checkpoint's
+embedding rows depend on their order. The F5-TTS tokenizer takes raw text and its checkpoint's
+vocabulary, which the converted model stores in its config.
 """
 from __future__ import annotations
 
-import logging
+import os
 import re
-import unicodedata
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
 
 from .g2p import PHONES, load_g2p
-from .numbers import expand_numbers
-
-logger = logging.getLogger(__name__)
+from .normalize import normalize_text
 
 FILLER = "<filler>"
 WORD_BOUNDARY = " "
@@ -26,61 +27,7 @@ class TextError(ValueError):
     """Text that cannot be synthesised: empty, or with nothing speakable once normalised."""
 
 
-_ABBREVIATIONS = {
-    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "st": "saint",
-    "jr": "junior", "sr": "senior", "co": "company", "corp": "corporation", "ltd": "limited",
-    "inc": "incorporated", "vs": "versus", "etc": "et cetera", "approx": "approximately",
-    "dept": "department", "gen": "general", "capt": "captain", "lt": "lieutenant", "sgt": "sergeant",
-    "mt": "mount", "ft": "fort", "no": "number",
-}
-# "No." is an abbreviation only before a number; "no." at a sentence end is the word.
-_ABBREV_RE = re.compile(
-    r"\b(" + "|".join(k for k in _ABBREVIATIONS if k != "no") + r")\.|\b(no)\.(?=\s*\d)", re.IGNORECASE)
-_LATIN_RE = [(re.compile(r"\be\.g\.", re.IGNORECASE), "for example"),
-             (re.compile(r"\bi\.e\.", re.IGNORECASE), "that is")]
-_SYMBOLS = {"&": " and ", "%": " percent ", "@": " at ", "+": " plus ", "=": " equals ", "#": " number "}
-_CHAR_MAP = str.maketrans({"‘": "'", "’": "'", "`": "'", "“": '"', "”": '"', "…": "...",
-                           "—": " - ", "–": " - ", ";": ",", ":": ",", "(": ",", ")": ",",
-                           "[": ",", "]": ",", "{": ",", "}": ",", "\n": " ", "\t": " "})
 _SPEAKABLE_RE = re.compile(r"[a-z]")
-
-
-def _expand_abbreviation(m: re.Match) -> str:
-    words = _ABBREVIATIONS[(m.group(1) or m.group(2)).lower()]
-    at_end = not m.string[m.end():].strip()
-    return words + "." if at_end else words  # "..., etc." still ends its sentence
-
-
-def normalize_text(text: str) -> str:
-    """Raw English → normalised text (see the module docstring); idempotent.
-
-    Numbers, currency, symbols and common abbreviations become words; `; :`, brackets and dashes
-    become commas; ellipses become full stops; quotes are removed; other characters that cannot be
-    spoken are dropped with a warning naming them.
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-    for pattern, words in _LATIN_RE:
-        text = pattern.sub(words, text)
-    text = _ABBREV_RE.sub(_expand_abbreviation, text)
-    text = expand_numbers(text).translate(_CHAR_MAP)  # numbers first: "3:30" and "5–10" need : and –
-    for symbol, words in _SYMBOLS.items():
-        text = text.replace(symbol, words)
-    text = text.lower()
-    text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # well-known → well known
-    text = re.sub(r"\s+-+\s+|^-+\s*|\s*-+$", ", ", text)  # a dash between words is a pause
-    text = re.sub(r"\.{2,}", ".", text)
-    text = text.replace('"', " ")
-    text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)  # quotes, not apostrophes inside words
-    dropped = sorted(set(re.sub(r"[a-z' ,.?!]", "", text)))
-    if dropped:
-        logger.warning("dropping characters that cannot be spoken: %s", " ".join(dropped))
-        text = re.sub(r"[^a-z' ,.?!]", " ", text)
-    text = re.sub(r"\s+([,.?!])", r"\1", text)  # marks attach to the word before them
-    text = re.sub(r"([,.?!])[,.?!]*(?=[,.?!])", "", text)  # "?!" , ",." → the last mark
-    text = re.sub(r"^[\s,.?!]+", "", text)
-    text = re.sub(r"([,.?!])(?=[a-z])", r"\1 ", text)
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def split_sentences(normalized: str) -> list[str]:
@@ -179,12 +126,89 @@ class CharTokenizer(Tokenizer):
         return sum(t.isalpha() for t in tokens)
 
 
+class F5Tokenizer(Tokenizer):
+    """F5-TTS's tokens over a checkpoint's `vocab.txt`: characters, and Chinese as tone-numbered pinyin.
+
+    The text is used as written (F5-TTS's models were trained on raw transcripts). Our id is F5-TTS's
+    id + 1, since F5-TTS pads with -1 and shifts by one inside its text embedding; a token not in the
+    vocabulary gets F5-TTS's id 0 (its first entry, a space in the released vocabularies).
+    """
+
+    name = "f5"
+    # F5-TTS's own replacements, for characters its vocabularies lack.
+    _TRANSLATE = str.maketrans({";": ",", "“": '"', "”": '"', "‘": "'", "’": "'"})
+
+    def __init__(self, vocab: Sequence[str]):
+        if not vocab:
+            raise ValueError("the f5 tokenizer needs its vocabulary (the lines of the checkpoint's vocab.txt)")
+        self.vocab = (FILLER,) + tuple(vocab)
+        # Built as F5-TTS builds its map: a token listed twice keeps its last line.
+        self._ids = {tok: i + 1 for i, tok in enumerate(vocab)}
+
+    def tokenize(self, text: str) -> list[str]:
+        if not isinstance(text, str):
+            raise TextError(f"text must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise TextError("text is empty")
+        return self._tokens(text)
+
+    def ids(self, tokens: list[str]) -> list[int]:
+        return [self._ids.get(t, 1) for t in tokens]
+
+    def _tokens(self, text: str) -> list[str]:
+        import jieba
+        from pypinyin import Style, lazy_pinyin
+
+        def pinyin(chars: str) -> list[str]:
+            return lazy_pinyin(chars, style=Style.TONE3, tone_sandhi=True)
+
+        tokens: list[str] = []
+        for seg in jieba.cut(text.translate(self._TRANSLATE)):
+            n_bytes = len(seg.encode("utf-8"))
+            if n_bytes == len(seg):  # ASCII: letters and marks; a space separates words jieba split apart
+                if tokens and n_bytes > 1 and tokens[-1] not in " :'\"":
+                    tokens.append(" ")
+                tokens.extend(seg)
+            elif n_bytes == 3 * len(seg):  # CJK characters: each as " " + its pinyin
+                for c, syllable in zip(seg, pinyin(seg)):
+                    if _is_chinese(c):
+                        tokens.append(" ")
+                    tokens.append(syllable)
+            else:
+                for c in seg:
+                    if ord(c) < 256:
+                        tokens.append(c)
+                    elif _is_chinese(c):
+                        tokens.extend([" ", *pinyin(c)])
+                    else:
+                        tokens.append(c)
+        return tokens
+
+    def count_units(self, tokens: list[str]) -> int:
+        """UTF-8 bytes, F5-TTS's measure of text length."""
+        return len("".join(tokens).encode("utf-8"))
+
+
+def _is_chinese(c: str) -> bool:
+    return "\u3100" <= c <= "\u9fff"
+
+
+def read_vocab(path: str | os.PathLike) -> list[str]:
+    """F5-TTS's `vocab.txt`: one token per line, its id the line number from 0 (a line may be a space)."""
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 _PHONE_SET = frozenset(PHONES)
-TOKENIZERS: dict[str, type[Tokenizer]] = {"phone": PhoneTokenizer, "char": CharTokenizer}
+TOKENIZERS: dict[str, type[Tokenizer]] = {"phone": PhoneTokenizer, "char": CharTokenizer, "f5": F5Tokenizer}
 
 
-def build_tokenizer(name: str) -> Tokenizer:
-    """`"phone"` (g2p_en phones) or `"char"` (letters)."""
+def build_tokenizer(name: str, vocab: Sequence[str] | None = None) -> Tokenizer:
+    """`"phone"` (g2p_en phones), `"char"` (letters), or `"f5"` (F5-TTS's, over `vocab`, which only it takes)."""
     if name not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {name!r}; choose one of {sorted(TOKENIZERS)}")
+    if name == "f5":
+        return F5Tokenizer(vocab or ())
+    if vocab is not None:
+        raise ValueError(f"the {name!r} tokenizer has a fixed vocabulary; only 'f5' takes one")
     return TOKENIZERS[name]()

@@ -33,3 +33,15 @@ def test_head_output_is_float32_and_bounded_length():
     x = torch.randn(1, 12, 16)
     wav = head(x)
     assert wav.shape == (1, 12 * 160) and wav.dtype == torch.float32
+
+
+def test_head_projection_runs_in_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    head = ISTFTHead(16, 640, 160)
+    x = torch.randn(2, 12, 16)
+    expected = head(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        wav = head(x.bfloat16())  # a bf16 backbone hands over bf16 frames
+    assert wav.dtype == torch.float32
+    torch.testing.assert_close(wav, head(x.bfloat16().float()), rtol=0, atol=0)  # no rounding past the input
+    assert (wav - expected).abs().max() < 0.02 * expected.abs().max()

@@ -48,6 +48,33 @@ def test_tts_generates_with_the_tts_model(real_librispeech_tree, tiny_codec_dir,
     assert main(args[:-2] + ["--nfe", "4", "--out", str(out)]) == 2
 
 
+def test_tts_over_seeds_reports_each_and_the_mean(real_librispeech_tree, tiny_codec_dir, tmp_path):
+    from tts import TTSConfig, TTSModel
+
+    model_dir = tmp_path / "tts"
+    TTSModel(TTSConfig.tiny()).save_pretrained(model_dir)
+    out = tmp_path / "run"
+    assert main(["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--limit", "2", "--model",
+                 str(model_dir), "--codec", str(tiny_codec_dir), "--nfe", "2", "--duration", "1.0", "--asr",
+                 "pocketsphinx", "--device", "cpu", "--seeds", "0", "1", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    per_seed = [json.loads((out / f"seed-{s}" / "report.json").read_text()) for s in (0, 1)]
+    assert [r["config"]["system"]["options"]["seed"] for r in per_seed] == [0, 1]
+    assert [r["seed"] for r in report["seeds"]] == [0, 1]
+    for key in ("wer_mean_utterance_pct", "sim_o", "sim_target"):
+        values = [r["scores"]["summary"][key] for r in per_seed]
+        assert [r["summary"][key] for r in report["seeds"]] == values
+        assert report["scores"]["summary"][key] == pytest.approx(sum(values) / 2)
+    assert per_seed[0]["scores"]["summary"]["sim_o"] != per_seed[1]["scores"]["summary"]["sim_o"]  # other noise
+    assert "**mean**" in (out / "report.md").read_text()
+
+
+def test_seeds_need_a_model(real_librispeech_tree, tmp_path, capsys):
+    rc = main(["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--ground-truth", "--seeds", "0", "1",
+               "--asr", "pocketsphinx", "--device", "cpu", "--out", str(tmp_path)])
+    assert rc == 2 and "--seeds" in capsys.readouterr().err
+
+
 def test_tts_without_a_list_fails_with_a_hint(real_librispeech_tree, tmp_path, capsys):
     rc = main(["tts", "--librispeech", str(real_librispeech_tree), "--pairs", str(tmp_path / "missing.lst"),
                "--ground-truth", "--asr", "pocketsphinx", "--out", str(tmp_path)])

@@ -1,9 +1,10 @@
 import json
 import math
 
+import pytest
 import torch
 
-from eval.report import environment, load_published, md_table, models_match, write_reports
+from eval.report import environment, load_published, md_table, mean_summary, models_match, write_reports
 
 
 def test_published_rows_all_name_their_source():
@@ -36,3 +37,11 @@ def test_reports_are_valid_json_with_missing_scores_as_null(tmp_path):
     assert data["environment"]["packages"]["torch"] == torch.__version__.split("+")[0]
     assert "x\\|y" in md_path.read_text()
     assert not math.isnan(data["environment"]["cpu_count"])
+
+
+def test_mean_summary_averages_scores_and_skips_text():
+    runs = [{"utterances": 4, "wer": 2.0, "sim": 0.5, "name": "a", "missing": None},
+            {"utterances": 4, "wer": 4.0, "sim": 0.7, "name": "a", "missing": 1.0}]
+    assert mean_summary(runs) == pytest.approx({"utterances": 4, "wer": 3.0, "sim": 0.6, "missing": None})
+    with pytest.raises(ValueError, match="no summaries"):
+        mean_summary([])

@@ -69,3 +69,25 @@ def test_shards_hold_the_codec_latents_and_rerun_skips_done_shards(latents, clip
 def test_rerun_with_another_plan_is_refused(latents, clips_manifest, tiny_codec):
     with pytest.raises(ValueError, match="another extraction"):
         extract(clips_manifest, str(tiny_codec), latents, shard_size=4, workers=0, cpu=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_latents_extracted_on_cuda_are_float32_computations(clips_manifest, tiny_codec, tmp_path, monkeypatch):
+    out = tmp_path / "latents"
+    cmd = [sys.executable, "recipes/extract_latents.py", "--manifest", str(clips_manifest), "--codec",
+           str(tiny_codec), "--out", str(out), "--shard-size", "8", "--workers", "0"]
+    result = subprocess.run(cmd, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stored = LatentDataset(out)[0]["latent"]
+    assert stored.dtype == torch.float32
+    utt = read_manifest(clips_manifest)[0]
+    codec = WavCube.from_pretrained(tiny_codec).cuda()
+    wav, sr = load_audio(utt.path)
+    codec.bf16 = True
+    bf16, _ = codec.encode(wav, sr)
+    codec.bf16 = False
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    fp32, _ = codec.encode(wav, sr)
+    torch.testing.assert_close(stored, fp32[0].cpu(), atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(stored, bf16[0].cpu(), atol=1e-5, rtol=1e-4)  # bf16 would have been told apart

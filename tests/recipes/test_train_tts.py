@@ -1,18 +1,21 @@
 import dataclasses
+import json
 import shutil
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from codec.spec import CodecSpec
 from recipes.checkpoint import list_checkpoints
-from recipes.shards import load_stats
-from recipes.train_tts import Collate, TTSTrainConfig, main, train
+from recipes.shards import list_shards, load_stats
+from recipes.train_tts import Collate, TTSTrainConfig, main, seconds_to_frames, shard_frame_rate, train
 from tts.model import TTSModel
 from tts.text import build_tokenizer
 
 # The tiny preset (60 steps: checkpoints at 30 and 60) on batches small enough for a busy CPU.
-CONFIG = dataclasses.replace(TTSTrainConfig.tiny(), max_frames=400)
+CONFIG = dataclasses.replace(TTSTrainConfig.tiny(), batch_seconds=8.0)  # 400 latent frames
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +86,26 @@ def test_collate_pads_and_masks():
     assert batch["mask"].tolist() == [[True] * 5, [True] * 3 + [False] * 2]
     assert batch["text"].shape == (2, len(tok.encode("hello there")))
     assert batch["text"][1, 2:].eq(0).all()
+
+
+@pytest.mark.parametrize("seconds, rate, frames", [(409.6, 50.0, 20_480), (409.6, 93.75, 38_400), (8.0, 50.0, 400),
+                                                   (0.7, 30.0, 21), (1.0, 2.5, 2)])
+def test_batch_seconds_become_frames_at_the_codec_rate(seconds, rate, frames):
+    assert seconds_to_frames(seconds, rate) == frames
+    with pytest.raises(ValueError, match="holds no frame"):
+        seconds_to_frames(0.01, rate)
+
+
+def test_frame_rate_comes_from_the_shards_codec_record(latents, tmp_path):
+    assert shard_frame_rate(latents) == 50.0  # no codec recorded: WavCube's rate
+    tensors = load_file(str(list_shards(latents)[0]))
+    spec = CodecSpec("mel", "charactr/vocos-mel-24khz", 100, 93.75)
+    save_file(tensors, str(tmp_path / "shard-00000.safetensors"),
+              metadata={"format_version": "1", "codec": json.dumps(spec.to_dict())})
+    assert shard_frame_rate(tmp_path) == 93.75
+    assert seconds_to_frames(TTSTrainConfig().batch_seconds, shard_frame_rate(tmp_path)) == 38_400
+
+
+def test_presets_keep_f5s_batch_caps():
+    assert (TTSTrainConfig.base().batch_seconds, TTSTrainConfig.base().max_samples) == (409.6, 64)
+    assert (TTSTrainConfig.small().batch_seconds, TTSTrainConfig.small().max_samples) == (409.6, 32)

@@ -1,9 +1,13 @@
 """Tiny random models for the TTS tests."""
+from pathlib import Path
+
 import pytest
 import torch
 
 from codec import WavCube, WavCubeConfig
 from tts.model import TTSConfig, TTSModel
+
+from ..conftest import REPO, TESTDATA
 
 
 def randomized(model: TTSModel, seed: int = 0, std: float = 0.1) -> TTSModel:
@@ -38,3 +42,12 @@ def speechlike(seconds: float, sample_rate: int = 16000, seed: int = 0, pauses: 
         wav[int(start * sample_rate):int(end * sample_rate)] = 0.001 * torch.randn(
             int(end * sample_rate) - int(start * sample_rate), generator=gen)
     return wav.float()
+
+
+@pytest.fixture(scope="session")
+def f5_reference() -> Path:
+    """F5-TTS's outputs on a small random F5-TTS v1 model: the repository's copy, else the shared one."""
+    for root in (REPO / "tests" / "data" / "f5_reference", TESTDATA / "f5_reference"):
+        if (root / "cases.pt").is_file():
+            return root
+    pytest.skip("F5-TTS reference fixture not found")

@@ -1,7 +1,9 @@
+import math
+
 import pytest
 import torch
 
-from tts.dit import DiT, DiTConfig
+from tts.dit import DiT, DiTBlock, DiTConfig, TextEmbedding, apply_rotary, rotary_tables, text_position_table
 from tts.model import TTSConfig, TTSModel
 
 
@@ -69,3 +71,81 @@ def test_config_checks():
         TTSConfig(dit=DiTConfig.tiny(text_vocab_size=10))
     with pytest.raises(ValueError, match="heads"):
         DiT(DiTConfig.tiny(heads=3))
+
+
+# One test per way our DiT once differed from F5-TTS v1; each fails if that difference comes back.
+
+def test_text_positions_are_cos_then_sin_of_the_rotary_angles():
+    n, dim = 40, 16
+    table = text_position_table(n, dim)
+    p = torch.arange(n, dtype=torch.float32)[:, None]
+    freqs = 10000.0 ** (-torch.arange(0, dim, 2) / dim)
+    torch.testing.assert_close(table, torch.cat([torch.cos(p * freqs), torch.sin(p * freqs)], dim=-1))
+    # ... and the text embedding adds exactly that: with zero token embeddings and blocks that pass
+    # their input through, the output is the table at the token positions.
+    embed = TextEmbedding(DiTConfig.tiny(text_dim=dim, conv_layers=2))
+    with torch.no_grad():
+        embed.embed.weight.zero_()
+        for block in embed.blocks:
+            block.pw2.weight.zero_()
+            block.pw2.bias.zero_()
+    text = torch.tensor([[5, 7, 9]])
+    out = embed(text, torch.ones(1, n, dtype=torch.bool), torch.zeros(1, dtype=torch.bool))
+    torch.testing.assert_close(out[0, :3], table[:3])
+
+
+def test_filler_text_positions_carry_no_text_features(tiny_model):
+    embed = tiny_model.dit.text_embed
+    text = torch.tensor([[5, 7, 9, 0, 0], [4, 0, 0, 0, 0]])  # 0 = filler
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    no, yes = torch.zeros(2, dtype=torch.bool), torch.ones(2, dtype=torch.bool)
+    out = embed(text, mask, no)
+    tokens = torch.nn.functional.pad(text, (0, 7)) != 0
+    assert out[~tokens].abs().max() == 0 and (out[tokens].abs().sum(-1) > 0).all()
+    # A dropped text keeps its length (as F5-TTS): its token positions hold the filler's features.
+    dropped = embed(text, mask, yes)
+    assert dropped[~tokens].abs().max() == 0 and (dropped[tokens].abs().sum(-1) > 0).all()
+
+
+def test_rotary_turns_adjacent_pairs():
+    head_dim, angle_pos = 8, 3
+    cos, sin = rotary_tables(angle_pos + 1, head_dim, "cpu")
+    for i in range(head_dim // 2):
+        x = torch.zeros(1, 1, angle_pos + 1, head_dim)
+        x[..., 2 * i] = 1.0
+        out = apply_rotary(x, cos, sin)[0, 0, angle_pos]
+        theta = angle_pos * 10000.0 ** (-2 * i / head_dim)
+        expected = torch.zeros(head_dim)
+        expected[2 * i], expected[2 * i + 1] = math.cos(theta), math.sin(theta)
+        torch.testing.assert_close(out, expected)
+
+
+def test_final_modulation_is_scale_then_shift(tiny_model):
+    """F5-TTS splits the final adaLN output into (scale, shift): a scale of -1 removes the features."""
+    dit = tiny_model.dit
+    dim = dit.config.dim
+    with torch.no_grad():
+        dit.out_modulation.weight.zero_()
+        dit.out_modulation.bias.copy_(torch.cat([torch.full((dim,), -1.0), torch.randn(dim)]))
+    x, cond, text, t = inputs(B=1)
+    mask, keep = torch.ones(1, 30, dtype=torch.bool), torch.zeros(1, dtype=torch.bool)
+    a = dit(x, cond, text, t, mask, keep, keep)
+    b = dit(torch.randn_like(x), cond, text, t, mask, keep, keep)
+    torch.testing.assert_close(a, b)  # the output no longer depends on the input
+    assert a.std(1).max() < 1e-5  # the same at every frame: out_proj(shift)
+
+
+def test_feed_forward_output_is_not_dropped():
+    """F5-TTS drops out inside the feed-forward (after its activation) and on the attention output only."""
+    config = DiTConfig.tiny(dropout=0.5)
+    block, dim = DiTBlock(config).train(), config.dim
+    with torch.no_grad():
+        block.modulation.weight.zero_()
+        block.modulation.bias.zero_()
+        block.modulation.bias[5 * dim:] = 1.0  # gate_f = 1; gate_a = 0: the attention adds nothing
+        block.ff[-1].weight.zero_()
+        block.ff[-1].bias.fill_(0.25)  # the feed-forward outputs 0.25 whatever dropout does inside it
+    x = torch.randn(2, 9, dim)
+    rope = rotary_tables(9, dim // block.heads, "cpu")
+    out = block(x, torch.randn(2, dim), rope, torch.ones(2, 1, 1, 9, dtype=torch.bool))
+    torch.testing.assert_close(out, x + 0.25)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tts.flow import integrate, random_span_mask, solver_steps, sway_timesteps
+from tts.flow import EPSS_GRIDS, base_timesteps, integrate, random_span_mask, solver_steps, sway_timesteps
 
 
 def test_span_mask_is_one_contiguous_span_of_the_requested_fraction():
@@ -66,3 +66,19 @@ def test_solver_steps_spend_the_nfe():
         solver_steps(7, "midpoint")
     with pytest.raises(ValueError, match="unknown solver"):
         solver_steps(8, "rk4")
+
+
+def test_epss_grids():
+    for steps, grid in EPSS_GRIDS.items():
+        t = base_timesteps(steps, "epss")
+        assert t.shape == (steps + 1,) and t[0] == 0 and t[-1] == 1 and (t.diff() > 0).all()
+        torch.testing.assert_close(t * 32, torch.tensor(grid, dtype=torch.float32))
+        assert t.diff()[0] < t.diff()[-1]  # fine steps early, coarse late
+        assert not torch.allclose(t, base_timesteps(steps, "uniform"))
+    for steps in (1, 8, 32):  # no pruned grid: uniform
+        torch.testing.assert_close(base_timesteps(steps, "epss"), torch.linspace(0, 1, steps + 1))
+    # sway applies on top of the pruned grid
+    t = base_timesteps(7, "epss")
+    torch.testing.assert_close(sway_timesteps(7, -1.0, "epss"), t - (torch.cos(math.pi / 2 * t) - 1 + t))
+    with pytest.raises(ValueError, match="schedule"):
+        base_timesteps(7, "cosine")

@@ -82,7 +82,7 @@ def test_condition_dropout_for_guidance():
 def sample(model, noise_seed=0, **kw):
     latent, mask, text = batch()
     noise = torch.randn(2, 40, 128, generator=torch.Generator().manual_seed(noise_seed))
-    args = {"nfe": 8, "cfg": 2.0, "sway": -1.0, "solver": "euler", **kw}
+    args = {"nfe": 8, "cfg": 2.0, "sway": -1.0, "solver": "euler", "schedule": "uniform", **kw}
     return model.sample(latent[:, :12], torch.tensor([12, 8]), text, torch.tensor([40, 30]), noise, **args)
 
 
@@ -153,3 +153,40 @@ def test_load_refuses_other_versions_and_missing_files(tiny_model, tmp_path):
     (tmp_path / "char" / "config.json").write_text(json.dumps(meta))  # phone config, char weights
     with pytest.raises(CheckpointError, match="shape mismatch"):
         TTSModel.from_pretrained(tmp_path / "char")
+
+
+def test_sampling_embeds_the_text_once(tiny_model):
+    calls = []
+    embed = tiny_model.dit.embed_text
+
+    def counting(*args):
+        calls.append(args)
+        return embed(*args)
+
+    tiny_model.dit.embed_text = counting
+    for cfg in (0.0, 2.0):
+        calls.clear()
+        sample(tiny_model, cfg=cfg, nfe=8, solver="midpoint")
+        assert len(calls) == 1, cfg
+
+
+def test_schedule_changes_the_sample(tiny_model):
+    epss, uniform = (sample(tiny_model, nfe=7, schedule=s) for s in ("epss", "uniform"))
+    assert (epss - uniform)[:, 12:30].abs().max() > 1e-4
+    # at a step count without a pruned grid, EPSS is the uniform grid
+    torch.testing.assert_close(sample(tiny_model, schedule="epss"), sample(tiny_model), rtol=0, atol=0)
+
+
+def test_given_drops_decide_the_guidance_branches():
+    latent, mask, text = batch()
+    other = torch.randint(1, 76, text.shape)
+    draws = fixed_draws()
+    model = randomized(TTSModel(TTSConfig.tiny(cond_drop_prob=0.0, audio_drop_prob=0.0)))
+    no, yes = torch.zeros(2, dtype=torch.bool), torch.tensor([True, False])
+    loss = lambda t, **d: model(latent, mask, t, **draws, **d)[0]  # noqa: E731
+    # the text dropped for item 0 only: changing item 0's text changes nothing, item 1's does
+    other0, other1 = torch.cat([other[:1], text[1:]]), torch.cat([text[:1], other[1:]])
+    torch.testing.assert_close(loss(text, drop_audio=no, drop_text=yes), loss(other0, drop_audio=no, drop_text=yes))
+    assert loss(text, drop_audio=no, drop_text=yes) != loss(other1, drop_audio=no, drop_text=yes)
+    # given drops override the probabilities
+    assert loss(text, drop_audio=no, drop_text=no) != loss(text, drop_audio=yes, drop_text=no)

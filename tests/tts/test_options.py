@@ -19,20 +19,23 @@ def test_cli_defaults_are_the_dataclass_defaults():
 
 def test_every_field_has_a_flag_that_parses():
     args = parser().parse_args(["--nfe", "16", "--cfg", "0", "--solver", "midpoint", "--seed", "3",
-                                "--duration", "2.5", "--max-chunk-seconds", "8", "--batch-size", "2"])
+                                "--duration", "2.5", "--max-chunk-seconds", "8", "--batch-size", "2",
+                                "--schedule", "uniform"])
     opts = options_from_args(args)
-    assert (opts.nfe, opts.cfg, opts.solver, opts.seed, opts.duration, opts.max_chunk_seconds, opts.batch_size) == (
-        16, 0.0, "midpoint", 3, 2.5, 8.0, 2)
+    assert (opts.nfe, opts.cfg, opts.solver, opts.seed, opts.duration, opts.max_chunk_seconds, opts.batch_size,
+            opts.schedule) == (16, 0.0, "midpoint", 3, 2.5, 8.0, 2, "uniform")
     flags = {a.dest for a in parser()._actions}
     assert {f.name for f in dataclasses.fields(SynthesisOptions)} <= flags
     with pytest.raises(SystemExit):
         parser().parse_args(["--solver", "rk4"])
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--schedule", "cosine"])
 
 
 @pytest.mark.parametrize("change, message", [
     ({"nfe": 0}, "nfe"), ({"nfe": 7, "solver": "midpoint"}, "multiple of 2"), ({"sway": 3.0}, "sway"),
     ({"speed": 0.0}, "speed"), ({"cfg": -1.0}, "cfg"), ({"duration": -1.0}, "duration"),
-    ({"max_ref_seconds": 0.5}, "max_ref_seconds"), ({"batch_size": 0}, "batch_size"),
+    ({"max_ref_seconds": 0.5}, "max_ref_seconds"), ({"batch_size": 0}, "batch_size"), ({"schedule": "x"}, "schedule"),
 ])
 def test_invalid_options_raise(change, message):
     with pytest.raises(ValueError, match=message):

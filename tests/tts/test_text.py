@@ -28,7 +28,7 @@ NORMALIZE_TABLE = [
      "in nineteen eighty four, twenty five percent of one thousand people, mostly kids, said no."),
     ("the 21st (approx.) of May...", "the twenty first, approximately, of may."),
     ("It's -5 degrees; COVID-19 is well-known.", "it's minus five degrees, covid nineteen is well known."),
-    ("Café & crème, e.g. 2.5 kg", "cafe and creme, for example two point five kg"),
+    ("Café & crème, e.g. 2.5 kg", "cafe and creme, for example two point five kilograms"),
     ("Pages 5-10, No. 7, 2005 and 1900", "pages five to ten, number seven, two thousand five and nineteen hundred"),
     ("£2.05 or €1", "two pounds and five pence or one euro"),
     ("Apples, pears, etc.", "apples, pears, et cetera."),
@@ -48,7 +48,7 @@ def test_normalization(raw, normalized):
 
 
 def test_unspeakable_characters_are_dropped_with_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="tts.text"):
+    with caplog.at_level(logging.WARNING, logger="tts.normalize"):
         assert normalize_text("hi 你好 there") == "hi there"
     assert "你" in caplog.text
 

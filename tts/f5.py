@@ -1,0 +1,312 @@
+"""F5-TTS's released checkpoints as `TTSModel`s: its key names and constructor arguments onto ours.
+
+Our DiT computes F5-TTS v1's function (see tts/dit.py), so a converted model is F5-TTS: mel
+latents (the identity latent normalisation: F5-TTS works on raw log-mel), F5-TTS's tokenizer over
+the checkpoint's vocabulary, and its mel codec recorded in the config.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from codec.checkpoint import CheckpointError, fetch
+from codec.model import load_strict
+from codec.spec import CodecSpec
+
+from .dit import DiTConfig
+from .model import WEIGHTS_NAME, TTSConfig, TTSModel
+from .text import read_vocab
+
+logger = logging.getLogger(__name__)
+
+# F5-TTS's DiT constructor defaults, for arguments an `arch` leaves out.
+F5_DIT_DEFAULTS = {"depth": 8, "heads": 8, "dim_head": 64, "dropout": 0.1, "ff_mult": 4, "mel_dim": 100,
+                   "text_dim": None, "text_mask_padding": True, "conv_layers": 0, "qk_norm": None,
+                   "pe_attn_head": None, "long_skip_connection": False,
+                   "text_embedding_average_upsampling": False}
+# F5TTS_v1_Base's `arch` (its configs/F5TTS_v1_Base.yaml).
+F5_V1_BASE_ARCH = {"dim": 1024, "depth": 22, "heads": 16, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
+                   "text_mask_padding": True, "qk_norm": None, "pe_attn_head": None}
+# Arguments that change speed or memory, not the function at batch 1 (attention masking is ours always).
+_NO_EFFECT = {"attn_backend", "attn_mask_enabled", "checkpoint_activations", "text_num_embeds"}
+# What our DiT computes; other values describe F5-TTS variants we do not implement.
+_REQUIRED = {"text_mask_padding": True, "qk_norm": None, "pe_attn_head": None, "long_skip_connection": False,
+             "text_embedding_average_upsampling": False}
+MEL_CODEC = CodecSpec(kind="mel", source="charactr/vocos-mel-24khz", latent_dim=100, frame_rate=24000 / 256)
+
+# F5-TTS key (under `transformer.`) → ours (under `dit.`); `\1` carries a layer index.
+_KEYS = [
+    (r"time_embed\.time_mlp\.(\d)\.", r"time_mlp.\1."),
+    (r"text_embed\.text_embed\.", "text_embed.embed."),
+    (r"text_embed\.text_blocks\.(\d+)\.pwconv1\.", r"text_embed.blocks.\1.pw1."),
+    (r"text_embed\.text_blocks\.(\d+)\.pwconv2\.", r"text_embed.blocks.\1.pw2."),
+    (r"text_embed\.text_blocks\.(\d+)\.(dwconv|norm|grn)\.", r"text_embed.blocks.\1.\2."),
+    (r"input_embed\.proj\.", "in_proj."),
+    (r"input_embed\.conv_pos_embed\.conv1d\.0\.", "conv_pos.conv1."),
+    (r"input_embed\.conv_pos_embed\.conv1d\.2\.", "conv_pos.conv2."),
+    (r"transformer_blocks\.(\d+)\.attn_norm\.linear\.", r"blocks.\1.modulation."),
+    (r"transformer_blocks\.(\d+)\.attn\.to_out\.0\.", r"blocks.\1.attn_out."),
+    (r"transformer_blocks\.(\d+)\.ff\.ff\.0\.0\.", r"blocks.\1.ff.0."),
+    (r"transformer_blocks\.(\d+)\.ff\.ff\.2\.", r"blocks.\1.ff.3."),
+    (r"norm_out\.linear\.", "out_modulation."),
+    (r"proj_out\.", "out_proj."),
+]
+_QKV = re.compile(r"transformer_blocks\.(\d+)\.attn\.to_([qkv])\.(weight|bias)$")
+# Entries a loader drops: the EMA wrapper's counters, the mel front end's buffers, and the rotary
+# frequencies, which are a fixed function of the head size.
+_DROPPED = re.compile(r"^(initted|step|mel_spec\..*|transformer\.rotary_embed\.inv_freq)$")
+
+
+def dit_config(arch: dict | None, vocab_size: int) -> DiTConfig:
+    """F5-TTS's DiT constructor arguments (None: F5TTS_v1_Base) + its vocabulary size → our DiTConfig."""
+    arch = dict(F5_V1_BASE_ARCH if arch is None else arch)
+    unknown = set(arch) - set(F5_DIT_DEFAULTS) - _NO_EFFECT - {"dim"}
+    if unknown or "dim" not in arch:
+        raise CheckpointError(f"F5-TTS arch needs 'dim' and takes {sorted(set(F5_DIT_DEFAULTS) | _NO_EFFECT)}; "
+                              f"got unknown {sorted(unknown)}" if unknown else "F5-TTS arch has no 'dim'")
+    a = {**F5_DIT_DEFAULTS, **arch}
+    for key, value in _REQUIRED.items():
+        if a[key] != value:
+            raise CheckpointError(f"F5-TTS arch {key}={a[key]!r} is not supported: only F5-TTS v1's "
+                                  f"{key}={value!r} is implemented")
+    if a["dim_head"] * a["heads"] != a["dim"]:
+        raise CheckpointError(f"F5-TTS arch with dim_head {a['dim_head']} x heads {a['heads']} != dim {a['dim']} "
+                              f"is not supported")
+    return DiTConfig(latent_dim=a["mel_dim"], dim=a["dim"], depth=a["depth"], heads=a["heads"], ff_mult=a["ff_mult"],
+                     text_dim=a["text_dim"] or a["mel_dim"], text_vocab_size=vocab_size + 1,
+                     conv_layers=a["conv_layers"], conv_pos_kernel=31, dropout=a["dropout"])
+
+
+def read_state_dict(checkpoint: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A released `.safetensors` or `.pt` → its transformer's weights, keys without `ema_model.`.
+
+    `.pt` files hold `ema_model_state_dict` (used, as F5-TTS's inference does) and/or
+    `model_state_dict`; a plain state dict is taken as is.
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise CheckpointError(f"F5-TTS checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    elif path.suffix in (".pt", ".pth", ".ckpt"):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("ema_model_state_dict") or state.get("model_state_dict") or state
+    else:
+        raise CheckpointError(f"{path}: an F5-TTS checkpoint is a .safetensors or .pt file")
+    return {k.removeprefix("ema_model."): v for k, v in state.items()}
+
+
+def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """F5-TTS CFM keys (`transformer.*`) → our `TTSModel` keys (`dit.*`); q, k, v fused into one."""
+    out: dict[str, torch.Tensor] = {}
+    qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    unknown = []
+    for key, value in state.items():
+        if _DROPPED.match(key):
+            continue
+        name = key.removeprefix("transformer.")
+        if (m := _QKV.match(name)) is not None:
+            qkv.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = value
+            continue
+        for pattern, ours in _KEYS:
+            new, n = re.subn("^" + pattern, ours, name)
+            if n and key.startswith("transformer."):
+                out["dit." + new] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise CheckpointError(f"not an F5-TTS DiT checkpoint this loader knows: unexpected keys {unknown[:5]}"
+                              + (f" ... ({len(unknown)} in all)" if len(unknown) > 5 else ""))
+    for (layer, kind), parts in qkv.items():
+        if set(parts) != {"q", "k", "v"}:
+            raise CheckpointError(f"F5-TTS block {layer} lacks attention {kind}s for {sorted({'q', 'k', 'v'} - set(parts))}")
+        out[f"dit.blocks.{layer}.qkv.{kind}"] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    return out
+
+
+def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike | Sequence[str],
+                       arch: dict | None = None) -> TTSModel:
+    """An F5-TTS checkpoint (`.safetensors` or `.pt`) and its vocabulary (`vocab.txt` path or its
+    lines) → our TTSModel in float32 on CPU, in eval mode.
+
+    `arch`: F5-TTS's DiT constructor arguments (a config's `model.arch`); None = F5TTS_v1_Base.
+    """
+    tokens = read_vocab(vocab) if isinstance(vocab, (str, os.PathLike)) else list(vocab)
+    state = convert_state_dict(read_state_dict(checkpoint))
+    rows = state.get("dit.text_embed.embed.weight")
+    if rows is not None and rows.shape[0] != len(tokens) + 1:
+        raise CheckpointError(f"{checkpoint} embeds {rows.shape[0] - 1} text tokens but the vocabulary has "
+                              f"{len(tokens)}: is it the vocab.txt of this checkpoint?")
+    config = TTSConfig(dit=dit_config(arch, len(tokens)), tokenizer="f5", vocab=tuple(tokens), codec=MEL_CODEC)
+    model = TTSModel(config)
+    # Identity latent statistics: F5-TTS models work on the raw log-mel.
+    state.update({k: v for k, v in model.state_dict().items() if k.startswith("latent_norm.")})
+    load_strict(model, {k: v.float() for k, v in state.items()}, str(checkpoint))
+    return model.eval()
+
+
+# F5-TTS's inference rules (its infer/utils_infer.py), used by `Synthesizer` for models with its tokenizer.
+TARGET_RMS = 0.1  # quieter references are raised to this loudness, and the output lowered alike
+SHORT_TEXT_BYTES = 10  # texts shorter than this are spoken at SHORT_TEXT_SPEED: the byte rule underestimates them
+SHORT_TEXT_SPEED = 0.3
+_SENTENCE_END = re.compile(r"(?<=[;:,.!?])\s+|(?<=[；：，。！？])")
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def reference_text(text: str) -> str:
+    """The prompt transcript as F5-TTS feeds it: ending in ". " (or "。"), then a space after a
+    final one-byte character, so that the new text starts a new sentence."""
+    if not text.endswith(". ") and not text.endswith("。"):
+        text += " " if text.endswith(".") else ". "
+    return text + " " if utf8_len(text[-1]) == 1 else text
+
+
+def new_frames(ref_frames: int, ref_text: str, text: str, speed: float) -> int:
+    """Frames for `text`: the prompt's frames per UTF-8 byte of its (`reference_text`) transcript."""
+    if utf8_len(text) < SHORT_TEXT_BYTES:
+        speed = SHORT_TEXT_SPEED
+    return int(ref_frames / utf8_len(ref_text) * utf8_len(text) / speed)
+
+
+def loudness_gain(wav: torch.Tensor) -> float:
+    """wav: (T,) → the factor that raises its RMS to TARGET_RMS; 1 for louder clips."""
+    rms = wav.float().pow(2).mean().sqrt().item()
+    return TARGET_RMS / rms if 0 < rms < TARGET_RMS else 1.0
+
+
+def split_text(text: str, max_bytes: int) -> list[str]:
+    """F5-TTS's chunks: sentences and clauses (split after punctuation) packed up to `max_bytes`."""
+    chunks: list[str] = []
+    current = ""
+    for part in _SENTENCE_END.split(text):
+        if not part:
+            continue
+        if current and utf8_len(current) + utf8_len(part) > max_bytes:
+            chunks.append(current.strip())
+            current = ""
+        current += part + " " if utf8_len(part[-1]) == 1 else part
+    if current.strip():
+        chunks.append(current.strip())
+    return chunks
+
+
+# Released checkpoints: converted once into our format, cached, and loaded from the cache after.
+HUB_REPO = "SWivid/F5-TTS"
+LICENSE = "CC-BY-NC-4.0"  # F5-TTS's released weights: non-commercial use only
+
+
+@dataclass(frozen=True)
+class Release:
+    """One of F5-TTS's releases on the hub: `repo/subfolder/{checkpoint, vocab.txt}`."""
+
+    subfolder: str
+    checkpoint: str
+    arch: dict
+    repo: str = HUB_REPO
+
+
+RELEASES = {"F5TTS_v1_Base": Release("F5TTS_v1_Base", "model_1250000.safetensors", F5_V1_BASE_ARCH)}
+VOCAB_NAME = "vocab.txt"
+ARCH_NAME = "config.json"  # beside a local checkpoint: F5-TTS's DiT arguments under "arch" (optional)
+_CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt")
+
+
+def is_f5_source(source: str | os.PathLike) -> bool:
+    """A release name, `SWivid/F5-TTS[/subfolder]`, a local F5-TTS checkpoint file, or a folder
+    holding one with its vocab.txt (and no saved model of ours)."""
+    text = str(source)
+    if text in RELEASES or text.removeprefix("hf://").split("/")[:2] == HUB_REPO.split("/"):
+        return True
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path.suffix in _CHECKPOINT_SUFFIXES
+    return path.is_dir() and (path / VOCAB_NAME).is_file() and not _is_ours(path)
+
+
+def _is_ours(directory: Path) -> bool:
+    config = directory / ARCH_NAME
+    return config.is_file() and "model_type" in json.loads(config.read_text())
+
+
+def converted(source: str | os.PathLike, subfolder: str | None = None, revision: str | None = None) -> Path:
+    """An F5-TTS checkpoint (see `is_f5_source`) → a directory in our format, converted on first use
+    and cached under `$CUBETTS_CACHE` (default: the Hugging Face cache) by source and file version."""
+    checkpoint, vocab, arch = _locate(source, subfolder, revision)
+    stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in (checkpoint, vocab)]
+    key = hashlib.sha256(json.dumps([stats, arch], sort_keys=True).encode()).hexdigest()[:16]
+    directory = cache_dir() / "f5" / f"{checkpoint.stem}-{key}"
+    if not (directory / WEIGHTS_NAME).is_file():
+        logger.info("converting F5-TTS checkpoint %s into %s (once)", checkpoint, directory)
+        load_f5_checkpoint(checkpoint, vocab, arch).save_pretrained(directory)
+    return directory
+
+
+def cache_dir() -> Path:
+    if os.environ.get("CUBETTS_CACHE"):
+        return Path(os.environ["CUBETTS_CACHE"]).expanduser()
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return Path(HF_HUB_CACHE) / "cubetts"
+
+
+def _locate(source: str | os.PathLike, subfolder: str | None, revision: str | None) -> tuple[Path, Path, dict | None]:
+    """(checkpoint file, vocab.txt, arch or None) of a source, downloading a hub release if needed."""
+    text = str(source)
+    if text in RELEASES or text.removeprefix("hf://").split("/")[:2] == HUB_REPO.split("/"):
+        return _from_hub(text, subfolder, revision)
+    path = Path(source).expanduser()
+    folder = path.parent if path.is_file() else path
+    if path.is_file():
+        checkpoint = path
+    else:
+        found = sorted(p for p in folder.iterdir() if p.suffix in _CHECKPOINT_SUFFIXES)
+        if not found:
+            raise CheckpointError(f"{folder} holds {VOCAB_NAME} but no F5-TTS checkpoint ({', '.join(_CHECKPOINT_SUFFIXES)})")
+        checkpoint = found[-1]
+    vocab = folder / VOCAB_NAME
+    if not vocab.is_file():
+        raise CheckpointError(f"F5-TTS checkpoint {checkpoint} needs its vocabulary: put the release's {VOCAB_NAME} "
+                              f"beside it (e.g. https://huggingface.co/{HUB_REPO}/tree/main/F5TTS_v1_Base)")
+    arch_file = folder / ARCH_NAME
+    arch = json.loads(arch_file.read_text()).get("arch") if arch_file.is_file() else None
+    return checkpoint, vocab, arch
+
+
+def _from_hub(source: str, subfolder: str | None, revision: str | None) -> tuple[Path, Path, dict | None]:
+    if source in RELEASES:
+        release = RELEASES[source]
+    else:
+        parts = source.removeprefix("hf://").split("/")
+        name = "/".join(parts[2:]) or subfolder
+        if name not in RELEASES:
+            raise CheckpointError(f"unknown F5-TTS release {name!r} in {HUB_REPO}; supported: {sorted(RELEASES)} "
+                                  f"(or give a local checkpoint file with its {VOCAB_NAME})")
+        release = RELEASES[name]
+    patterns = [release.checkpoint, VOCAB_NAME]
+    try:
+        folder = fetch(release.repo, "F5-TTS release", release.subfolder, revision, allow_patterns=patterns)
+    except CheckpointError as err:
+        raise CheckpointError(
+            f"F5-TTS release {release.subfolder} is not in the cache and could not be downloaded: it needs "
+            f"{release.subfolder}/{release.checkpoint} and {release.subfolder}/{VOCAB_NAME} from the hub repo "
+            f"{release.repo} (https://huggingface.co/{release.repo}). Connect to the internet once (with "
+            f"HF_HUB_OFFLINE unset) to download and cache them, or download both files and pass the checkpoint's "
+            f"path, with {VOCAB_NAME} beside it. ({err})") from None
+    missing = [p for p in patterns if not (folder / p).is_file()]
+    if missing:
+        raise CheckpointError(f"{release.repo}/{release.subfolder} lacks {missing} (looked in {folder})")
+    return folder / release.checkpoint, folder / VOCAB_NAME, release.arch
