@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 from codec import WavCube
 from codec.audio import AudioError, load_audio, resample, to_mono
 
-from . import f5
+from . import f5, graphs
 from .asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from .model import TTSModel
 from .options import SynthesisOptions
@@ -88,6 +88,9 @@ class Synthesizer:
         self.f5_rules = model.config.tokenizer == "f5"
         self.transcriber = transcriber or WhisperTranscriber(DEFAULT_ASR_MODEL, codec.device)
         self.options = options
+        # On CUDA the DiT runs from CUDA graphs with bf16 weights (tts/graphs.py); False keeps the
+        # plain path (float32 weights under bf16 autocast), e.g. to compare the two.
+        self.cuda_graphs = True
 
     @classmethod
     def from_pretrained(cls, tts_path: str | os.PathLike, codec_path: str | os.PathLike,
@@ -334,12 +337,17 @@ class Synthesizer:
         text = pad_sequence([torch.tensor(self._text_ids(job.ref, p)) for job, p in batch],
                             batch_first=True)  # (B, L), 0 = filler
         prompt = pad_sequence([job.ref.latent for job, _ in batch], batch_first=True).to(device)  # (B, P, D)
-        # bf16 on CUDA, as the codec does; the ODE state stays float32, as bf16 velocities are added
-        # to the float32 noise.
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            latent = self.model.sample(prompt, prompt_lengths.to(device), text.to(device), lengths.to(device),
-                                       noise.to(device), nfe=opts.nfe, cfg=opts.cfg, sway=opts.sway,
-                                       solver=opts.solver, schedule=opts.schedule)  # (B, N, D)
+        args = (prompt, prompt_lengths.to(device), text.to(device), lengths.to(device), noise.to(device))
+        options = {"nfe": opts.nfe, "cfg": opts.cfg, "sway": opts.sway, "solver": opts.solver,
+                   "schedule": opts.schedule}
+        runner = graphs.fast_velocity(self.model) if self.cuda_graphs else None
+        if runner is not None:  # CUDA: bf16 weights, one CUDA graph per padded shape (tts/graphs.py)
+            latent = graphs.sample(self.model, *args, velocity=runner, **options)  # (B, N, D)
+        else:
+            # bf16 autocast on CUDA; the ODE state stays float32, as bf16 velocities are added to
+            # the float32 noise.
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                latent = self.model.sample(*args, **options)  # (B, N, D)
         mask = torch.arange(latent.shape[1], device=device)[None] < lengths.to(device)[:, None]
         # Decoding with the prompt in front gives the decoder real context at the seam.
         wav = self.codec.decode(latent, mask).cpu()  # (B, N * hop)
