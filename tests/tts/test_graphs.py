@@ -117,3 +117,21 @@ def test_failed_capture_falls_back_to_eager_bf16_and_says_so(monkeypatch, caplog
     assert runner.shapes == [] and not runner.capture
     assert sum("CUDA graph capture failed (capture not supported here)" in r.message for r in caplog.records) == 1
     assert relative_error(out, model.sample(*args, **OPTIONS)) < 2e-2
+
+
+@needs_cuda
+def test_synthesizer_uses_graphs_on_cuda_and_matches_its_plain_path():
+    from codec import WavCube, WavCubeConfig
+    from tts import Synthesizer
+
+    from .conftest import speechlike
+
+    torch.manual_seed(0)
+    synth = Synthesizer(randomized(TTSModel(TTSConfig.tiny())).cuda(), WavCube(WavCubeConfig.tiny()).cuda().eval(),
+                        transcriber=lambda wav, sr: "unused")
+    ref, text, ref_text = speechlike(3.0), "Hello there, world.", "A reference sentence here."
+    fast, _ = synth.synthesize(text, ref, 16000, ref_text, nfe=8, seed=1)
+    assert fast_velocity(synth.model).shapes  # the graphed path ran
+    synth.cuda_graphs = False
+    plain, _ = synth.synthesize(text, ref, 16000, ref_text, nfe=8, seed=1)  # bf16 autocast, float32 weights
+    assert fast.shape == plain.shape and relative_error(fast, plain) < 1e-1
