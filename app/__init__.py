@@ -1,8 +1,8 @@
-"""The voice-cloning web app and its HTTP API (Gradio). `python -m app --tts DIR` starts it; in Python:
+"""The voice-cloning web app and its HTTP API (Gradio). `python -m app` starts it on F5-TTS v1 Base
+(`--tts DIR` for another model); in Python:
 
-    synthesizer, status = load_synthesizer("runs/tts-base/checkpoints/step-00100000/ema", "yhaha/WavCube",
-                                           DEFAULT_ASR_MODEL, torch.device("cuda"),
-                                           codec_kwargs={"subfolder": "WavCube"})
+    synthesizer, status = load_synthesizer("runs/tts-base/checkpoints/step-00100000/ema", None,
+                                           DEFAULT_ASR_MODEL, torch.device("cuda"))  # None: the recorded codec
     build_app(synthesizer, status).launch()
 """
 from .models import ModelStatus, load_synthesizer

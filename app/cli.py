@@ -13,7 +13,7 @@ from codec.cli import UsageError, pick_device
 from tts.asr import DEFAULT_ASR_MODEL
 from tts.options import add_option_arguments, options_from_args
 
-from .models import load_synthesizer
+from .models import DEFAULT_TTS, load_synthesizer
 from .server import DEFAULT_MAX_CHARS, build_app
 
 # A reference needs at most 15 s (longer ones are cut); 20 MB holds minutes of 16-bit WAV.
@@ -30,11 +30,13 @@ def _positive_int(value: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m app", description="cubetts voice-cloning web app and API")
-    parser.add_argument("--tts", default=env.get("CUBETTS_TTS") or None,
-                        help="TTS model directory or hub id (env CUBETTS_TTS); without one the page starts "
-                             "and says how to get one (default: %(default)s)")
-    parser.add_argument("--codec", default=env.get("CUBETTS_CODEC") or DEFAULT_CODEC,
-                        help="codec directory, released .ckpt or hub id (env CUBETTS_CODEC; default: %(default)s)")
+    parser.add_argument("--tts", default=env.get("CUBETTS_TTS") or DEFAULT_TTS,
+                        help="TTS model directory, hub id or F5-TTS release name (env CUBETTS_TTS; default: "
+                             "%(default)s, F5-TTS v1 Base, CC-BY-NC weights); when it cannot be loaded the page "
+                             "starts and says how to get it")
+    parser.add_argument("--codec", default=env.get("CUBETTS_CODEC") or None,
+                        help="codec directory, released .ckpt, Vocos folder, hub id, or griffin-lim (env "
+                             "CUBETTS_CODEC; default: the codec the TTS checkpoint records)")
     parser.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo (default: "
                                                   f"{DEFAULT_CODEC_SUBFOLDER!r} for {DEFAULT_CODEC})")
     parser.add_argument("--asr", default=env.get("CUBETTS_ASR") or DEFAULT_ASR_MODEL,
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, UsageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    subfolder = codec_subfolder(args.codec, args.codec_subfolder)
+    subfolder = codec_subfolder(args.codec, args.codec_subfolder) if args.codec else None
     synthesizer, status = load_synthesizer(args.tts, args.codec, args.asr, device, options,
                                            {"subfolder": subfolder} if subfolder else {})
     demo = build_app(synthesizer, status, args.max_chars, args.concurrency)

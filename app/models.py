@@ -6,24 +6,35 @@ how to get it, and every request is answered with the same message.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from codec import GRIFFIN_LIM, Codec
 from codec.checkpoint import CheckpointError
 from tts import Synthesizer, SynthesisOptions
 
 logger = logging.getLogger(__name__)
 
+# F5-TTS v1 Base's released weights (hub SWivid/F5-TTS, subfolder F5TTS_v1_Base) on mel, with Vocos.
+DEFAULT_TTS = "F5TTS_v1_Base"
+F5_LICENCE = "CC-BY-NC 4.0 (F5-TTS's released weights: non-commercial use only)"
+
 HOW_TO_GET_TTS = (
-    "Train one with `accelerate launch recipes/train_tts.py --config base --shards data/latents/train "
-    "--run-dir runs/tts-base ...` (README, section Training), then start the app with "
-    "`--tts runs/tts-base/checkpoints/step-XXXXXXXX/ema` or set `CUBETTS_TTS` to that folder or to a hub id."
+    f"The default, F5-TTS v1 Base (`{DEFAULT_TTS}`: hub `SWivid/F5-TTS`, with the Vocos vocoder "
+    "`charactr/vocos-mel-24khz`), is downloaded from the Hugging Face Hub on the first start (internet needed "
+    "once, then cached; or copy the Hugging Face cache from a machine that has it). Or train a model with "
+    "`accelerate launch recipes/train_tts.py --config base --shards data/latents/train --run-dir runs/tts-base ...` "
+    "(README, section Training), then start the app with `--tts runs/tts-base/checkpoints/step-XXXXXXXX/ema` or "
+    "set `CUBETTS_TTS` to that folder or to a hub id."
 )
 HOW_TO_GET_CODEC = (
-    "The default `yhaha/WavCube` is downloaded from the Hugging Face Hub once (internet needed the first "
-    "time); or pass `--codec` a local WavCube `.ckpt` or saved folder, or set `CUBETTS_CODEC`."
+    "The codec the TTS model records is downloaded from the Hugging Face Hub once (internet needed the first "
+    "time); or pass `--codec` a local copy (a WavCube `.ckpt` or saved folder; a Vocos folder with config.yaml "
+    f"and pytorch_model.bin; or `{GRIFFIN_LIM}` for mel models, the low-quality fallback), or set `CUBETTS_CODEC`."
 )
 
 
@@ -41,14 +52,19 @@ class ModelStatus:
     device: str
     problem: str | None = None
     warnings: tuple[str, ...] = ()
+    latent: str | None = None  # e.g. "mel, 100-d at 93.75 Hz (24 kHz audio)", once loaded
+    licence: str | None = None  # of the TTS weights
 
     @property
     def ready(self) -> bool:
         return self.problem is None
 
     def markdown(self) -> str:
-        lines = [f"**Models** · TTS: `{self.tts or 'none'}` · codec: `{self.codec}` · "
+        lines = [f"**Models** · TTS: `{self.tts or 'none'}`"
+                 + (f" on {self.latent} latents" if self.latent else "") + f" · codec: `{self.codec}` · "
                  f"ASR: `{self.asr}` (loaded on first use without a transcript) · device: `{self.device}`"]
+        if self.licence:
+            lines.append(f"**Licence of the TTS weights:** {self.licence}")
         if self.problem:
             lines.append(f"**Not ready:** {self.problem}")
         lines += [f"**Warning:** {w}" for w in self.warnings]
@@ -62,27 +78,57 @@ def describe_device(device: torch.device) -> tuple[str, tuple[str, ...]]:
     return str(device), (f"running on {device}, with no GPU: synthesis will be slow.",)
 
 
-def load_synthesizer(tts: str | None, codec: str, asr: str, device: torch.device,
+def describe_latent(codec: Codec) -> str:
+    """`mel, 100-d at 93.75 Hz (24 kHz audio)` / `WavCube, 128-d at 50 Hz (16 kHz audio)`, and the decoder."""
+    name = {"wavcube": "WavCube", "mel": "mel"}.get(codec.kind, codec.kind)
+    text = f"{name}, {codec.latent_dim}-d at {codec.frame_rate:g} Hz ({codec.sample_rate / 1000:g} kHz audio)"
+    if getattr(codec, "source", None) == GRIFFIN_LIM:
+        text += ", decoded by Griffin-Lim (the low-quality fallback)"
+    return text
+
+
+def describe_licence(tts: str) -> str:
+    """F5-TTS's releases are CC-BY-NC; other models say theirs in config.json (`license`), if they do."""
+    if Path(tts).name.startswith(("F5TTS", "E2TTS")) or tts.startswith("SWivid/"):
+        return F5_LICENCE
+    config = Path(tts).expanduser() / "config.json"
+    if config.is_file():
+        licence = json.loads(config.read_text()).get("license")
+        if licence:
+            return str(licence)
+    return "not recorded: see the checkpoint"
+
+
+def load_synthesizer(tts: str | None, codec: str | None, asr: str, device: torch.device,
                      options: SynthesisOptions = SynthesisOptions(),
                      codec_kwargs: dict | None = None) -> tuple[Synthesizer | None, ModelStatus]:
     """Load the TTS model and codec onto `device`; on failure return None and a status saying why.
 
-    `tts` and `codec` are local paths or hub ids; `asr` is read only when a request comes without
-    a reference transcript.
+    `tts` is a local path, hub id or release name (`F5TTS_v1_Base`); `codec` None takes the codec
+    the TTS checkpoint records, else a local path or hub id (`codec_kwargs`: subfolder, revision).
+    `asr` is read only when a request comes without a reference transcript.
     """
     device_name, warnings = describe_device(device)
     subfolder = (codec_kwargs or {}).get("subfolder")
-    status = ModelStatus(tts, f"{codec} ({subfolder})" if subfolder else codec, asr, device_name, warnings=warnings)
+    codec_name = "the one the TTS checkpoint records" if codec is None else f"{codec} ({subfolder})" if subfolder \
+        else codec
+    status = ModelStatus(tts, codec_name, asr, device_name, warnings=warnings)
     if not tts:
         problem = f"no TTS model given (`--tts` or the `CUBETTS_TTS` environment variable). {HOW_TO_GET_TTS}"
         return None, _failed(status, problem)
+    status = dataclasses.replace(status, licence=describe_licence(tts))
     try:
         synthesizer = Synthesizer.from_pretrained(tts, codec, device, asr, options, **(codec_kwargs or {}))
     except (CheckpointError, OSError, ValueError) as err:
-        hints = [h for key, h in (("TTS", HOW_TO_GET_TTS), ("codec", HOW_TO_GET_CODEC)) if key in str(err)]
+        hints = [h for keys, h in ((("TTS",), HOW_TO_GET_TTS), (("codec", "Vocos"), HOW_TO_GET_CODEC))
+                 if any(key in str(err) for key in keys)]
         hints = hints or [HOW_TO_GET_TTS, HOW_TO_GET_CODEC]
         return None, _failed(status, " ".join([str(err).rstrip(".") + "."] + hints))
-    logger.info("loaded TTS %s and codec %s on %s", tts, codec, device_name)
+    loaded = synthesizer.codec
+    source = getattr(loaded, "source", None)
+    status = dataclasses.replace(status, codec=f"{source} ({loaded.subfolder})" if getattr(loaded, "subfolder", None)
+                                 else str(source or codec_name), latent=describe_latent(loaded))
+    logger.info("loaded TTS %s and codec %s on %s", tts, status.codec, device_name)
     return synthesizer, status
 
 

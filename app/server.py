@@ -156,7 +156,8 @@ def build_app(synthesizer: Synthesizer | None, status: ModelStatus, max_chars: i
                    steps: float | None = None, cfg_strength: float | None = None, seed: str | None = None,
                    remove_silence: bool = False, progress=gr.Progress()) -> tuple[tuple[int, np.ndarray], str]:
         """Speak `text` in the voice of `reference` (an audio file). An empty `reference_text` is transcribed
-        automatically; an empty seed is drawn at random. Returns the speech (16 kHz WAV) and the seed used."""
+        automatically; an empty seed is drawn at random. Returns the speech (WAV at the codec's rate: 24 kHz
+        for mel models, 16 kHz for WavCube) and the seed used."""
         if synthesizer is None:
             raise gr.Error(f"The models are not loaded: {status.problem}", title="Not ready")
         audio, seed_used = clone_voice(synthesizer, text, reference, reference_text, speed, steps, cfg_strength, seed,

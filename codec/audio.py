@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from typing import Sequence
+
 import torch
 import torchaudio.functional as AF
 
@@ -48,6 +50,42 @@ def to_mono(wav: torch.Tensor) -> torch.Tensor:
     if wav.dim() == 2 and wav.shape[0] <= 2:
         return wav.mean(dim=0)
     raise AudioError(f"expected a waveform of shape (T,) or (channels<=2, T), got {tuple(wav.shape)}")
+
+
+def prepare_clips(wav: torch.Tensor | Sequence[torch.Tensor], sample_rate: int, target_sr: int,
+                  min_seconds: float) -> list[torch.Tensor]:
+    """A codec's accepted input → mono float32 clips `[(T_i,)]` at `target_sr`.
+
+    Accepted: `(T,)` one mono clip; `(B, T)` a batch of mono clips; `(B, C, T)` a batch of
+    C-channel clips (downmixed); a list of `(T,)` or `(C, T)` clips of any lengths. Clips shorter
+    than `min_seconds`, non-float or non-finite ones raise `AudioError`.
+    """
+    if isinstance(wav, torch.Tensor):
+        if wav.dim() == 1:
+            clips = [wav]
+        elif wav.dim() == 2:
+            clips = list(wav)
+        elif wav.dim() == 3:
+            clips = [to_mono(c) for c in wav]
+        else:
+            raise AudioError(f"expected wav of shape (T,), (B, T) or (B, C, T), got {tuple(wav.shape)}")
+    else:
+        clips = [to_mono(torch.as_tensor(c)) for c in wav]
+    if not clips:
+        raise AudioError("no audio given: the batch is empty")
+    if not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise AudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    out = []
+    for i, c in enumerate(clips):
+        if not torch.is_floating_point(c):
+            raise AudioError(f"clip {i}: expected float samples in [-1, 1], got dtype {c.dtype}")
+        if c.numel() < min_seconds * sample_rate:
+            raise AudioError(f"clip {i} is too short: {c.numel()} samples at {sample_rate} Hz; "
+                             f"at least {min_seconds * 1000:.0f} ms is needed")
+        if not torch.isfinite(c).all():
+            raise AudioError(f"clip {i} contains NaN or infinite samples")
+        out.append(resample(c.float(), sample_rate, target_sr))
+    return out
 
 
 def resample(wav: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:

@@ -12,10 +12,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .audio import AudioError, atomic_write, resample, to_mono
+from .audio import atomic_write, prepare_clips
 from .checkpoint import CheckpointError, convert_released_state_dict, resolve
 from .decoder import DecoderConfig, WavCubeDecoder
 from .encoder import EncoderConfig, WavCubeEncoder
+from .spec import CodecSpec
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -62,6 +63,8 @@ class WavCube(nn.Module):
     >>> wav16k = codec.decode(latent, mask)             # (B, 320 N) at 16 kHz
     """
 
+    kind = "wavcube"
+
     def __init__(self, config: WavCubeConfig):
         super().__init__()
         if config.decoder.latent_dim != config.encoder.latent_dim:
@@ -71,6 +74,10 @@ class WavCube(nn.Module):
         self.decoder = WavCubeDecoder(config.decoder)
         # bf16 autocast is used on CUDA only; the ISTFT always runs in float32.
         self.bf16 = True
+        # Where the weights came from (set by from_pretrained), for `spec()`.
+        self.source: str | None = None
+        self.subfolder: str | None = None
+        self.revision: str | None = None
 
     sample_rate = property(lambda self: self.config.sample_rate)
     latent_dim = property(lambda self: self.config.encoder.latent_dim)
@@ -80,6 +87,12 @@ class WavCube(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def spec(self) -> CodecSpec:
+        """The record a TTS checkpoint keeps of this codec."""
+        if self.source is None:
+            raise ValueError("this WavCube was built in memory, not by from_pretrained: it has no source to record")
+        return CodecSpec("wavcube", self.source, self.latent_dim, self.frame_rate, self.subfolder, self.revision)
 
     def _autocast(self):
         if self.device.type == "cuda" and self.bf16:
@@ -94,32 +107,8 @@ class WavCube(nn.Module):
         Accepted: `(T,)` one mono clip; `(B, T)` a batch of mono clips; `(B, C, T)` a batch of
         C-channel clips (downmixed); a list of `(T,)` or `(C, T)` clips of any lengths.
         """
-        if isinstance(wav, torch.Tensor):
-            if wav.dim() == 1:
-                clips = [wav]
-            elif wav.dim() == 2:
-                clips = list(wav)
-            elif wav.dim() == 3:
-                clips = [to_mono(c) for c in wav]
-            else:
-                raise AudioError(f"expected wav of shape (T,), (B, T) or (B, C, T), got {tuple(wav.shape)}")
-        else:
-            clips = [to_mono(torch.as_tensor(c)) for c in wav]
-        if not clips:
-            raise AudioError("no audio given: the batch is empty")
-        if not isinstance(sample_rate, int) or sample_rate <= 0:
-            raise AudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-        min_len = 400 * sample_rate / self.sample_rate  # WavLM's first frame needs 25 ms
-        out = []
-        for i, c in enumerate(clips):
-            if not torch.is_floating_point(c):
-                raise AudioError(f"clip {i}: expected float samples in [-1, 1], got dtype {c.dtype}")
-            if c.numel() < min_len:
-                raise AudioError(f"clip {i} is too short: {c.numel()} samples at {sample_rate} Hz; "
-                                 f"at least 25 ms is needed")
-            if not torch.isfinite(c).all():
-                raise AudioError(f"clip {i} contains NaN or infinite samples")
-            out.append(resample(c.float(), sample_rate, self.sample_rate))
+        # WavLM's first frame needs 25 ms
+        out = prepare_clips(wav, sample_rate, self.sample_rate, min_seconds=400 / self.sample_rate)
         lengths = torch.tensor([len(c) for c in out])
         batch = torch.nn.utils.rnn.pad_sequence(out, batch_first=True)  # (B, T_max)
         return batch.to(self.device), lengths.to(self.device)
@@ -188,6 +177,9 @@ class WavCube(nn.Module):
                 raise CheckpointError(f"{path} is not a Lightning checkpoint with a 'state_dict'")
             state = convert_released_state_dict(raw["state_dict"])
         load_strict(model, state, str(path))
+        local = Path(path_or_repo_id).expanduser()
+        model.source = str(local.resolve()) if local.exists() else str(path_or_repo_id)
+        model.subfolder, model.revision = hub_kwargs.get("subfolder"), hub_kwargs.get("revision")
         return model.eval()
 
 

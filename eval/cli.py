@@ -16,7 +16,7 @@ from codec.audio import AudioError, load_audio
 
 from .asr import ASR_BACKENDS, ASRError, load_asr
 from .codec_eval import ManifestItem, decoded_path, read_manifest, reconstruct, run_codec_eval
-from .generate import Synthesizer, generate_test_set, output_path
+from .generate import generate_test_set, output_path
 from .protocol import (DEFAULT_PAIR_LIST, F5_LIST_SOURCE, PROMPT_RANGE_S, TARGET_RANGE_S, build_cross_sentence_pairs,
                        read_librispeech, read_pair_list, sha256_of, write_pair_list)
 from .report import write_reports
@@ -28,20 +28,31 @@ EVAL_SEED = 0  # synthesis seed unless --seed says otherwise: an evaluation must
 
 
 def load_codec(args: argparse.Namespace) -> Any:
-    """The codec as `python -m codec` loads it (same default: the released WavCube on the hub)."""
-    from codec.cli import load_codec as _load
+    """`--codec` (a WavCube, a Vocos mel vocoder, or griffin-lim), or by default the released WavCube on the hub
+    (as `python -m codec`); `--codec-config` loads a released WavCube `.ckpt` of non-default size."""
+    from codec import open_codec
+    from codec.cli import DEFAULT_CHECKPOINT, codec_subfolder
+    from codec.cli import load_codec as load_wavcube
 
-    return _load(argparse.Namespace(checkpoint=args.codec, subfolder=args.codec_subfolder, config=args.codec_config,
-                                    device=args.device))
+    source = args.codec or DEFAULT_CHECKPOINT
+    if args.codec_config:
+        return load_wavcube(argparse.Namespace(checkpoint=source, subfolder=args.codec_subfolder,
+                                               config=args.codec_config, device=args.device))
+    return open_codec(source, codec_subfolder(source, args.codec_subfolder), device=_device(args.device))
 
 
-def load_synthesizer(model: str, codec: Any, device: torch.device) -> Synthesizer:
-    """`tts.Synthesizer` from a TTS checkpoint and an already loaded codec (references come with transcripts,
-    so its own ASR is never loaded)."""
+def load_synthesizer(model: str, args: argparse.Namespace, device: torch.device) -> Any:
+    """A `tts.Synthesizer` from a TTS checkpoint, with `--codec` if given, else the codec the checkpoint records
+    (references come with transcripts, so its own ASR is never loaded)."""
     from tts import Synthesizer as TTSSynthesizer
-    from tts import TTSModel
 
-    return TTSSynthesizer(TTSModel.from_pretrained(model, device), codec)
+    codec = load_codec(args) if args.codec or args.codec_config else None
+    return TTSSynthesizer.from_pretrained(model, codec, device)
+
+
+def _codec_record(args: argparse.Namespace, codec: Any) -> dict[str, Any]:
+    """What the reports say of the codec: the flags, and the codec's own record (kind, source, latents)."""
+    return {**_codec_config(args), "spec": codec.spec().to_dict()}
 
 
 def synthesis_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,13 +108,17 @@ def run_tts(args: argparse.Namespace) -> dict:
         raise ValueError(f"--seeds repeats a seed: {args.seeds}")
     asr, scorer = _scorers(args, device)
     if args.model:
-        synthesizer = load_synthesizer(args.model, load_codec(args), device)
+        synthesizer = load_synthesizer(args.model, args, device)
+        codec_record = _codec_record(args, synthesizer.codec)
         if args.seeds is not None:
             reports = [_generate_and_score(args, synthesizer, pairs, pairs_cfg, {**options, "seed": seed}, asr,
-                                           scorer, device, seed_folder(out, seed)) for seed in args.seeds]
-            config = _tts_config(args, pairs_cfg, _model_system(args, {**options, "seed": None}), asr, scorer)
-            return combine_seed_reports(reports, args.seeds, out, config, device)
-        return _generate_and_score(args, synthesizer, pairs, pairs_cfg, options, asr, scorer, device, out)
+                                           scorer, device, seed_folder(out, seed), codec_record)
+                       for seed in args.seeds]
+            system = _model_system(args, {**options, "seed": None}, codec_record)
+            return combine_seed_reports(reports, args.seeds, out, _tts_config(args, pairs_cfg, system, asr, scorer),
+                                        device)
+        return _generate_and_score(args, synthesizer, pairs, pairs_cfg, options, asr, scorer, device, out,
+                                   codec_record)
     if args.generated:
         system = {"kind": "generated", "name": args.name or Path(args.generated).name, "path": args.generated}
         audio = [output_path(args.generated, p) for p in pairs]
@@ -117,9 +132,9 @@ def run_tts(args: argparse.Namespace) -> dict:
     return run_zero_shot_eval(pairs, audio, out, asr, scorer, config, device, None, args.score_batch_size)
 
 
-def _model_system(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+def _model_system(args: argparse.Namespace, options: dict[str, Any], codec_record: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "model", "name": args.name or Path(args.model).name, "model": args.model,
-            "codec": _codec_config(args), "options": options}
+            "codec": codec_record, "options": options}
 
 
 def _tts_config(args: argparse.Namespace, pairs_cfg: dict[str, Any], system: dict[str, Any], asr: Any,
@@ -128,14 +143,15 @@ def _tts_config(args: argparse.Namespace, pairs_cfg: dict[str, Any], system: dic
             "asr": asr.describe(), "speaker": scorer.describe(), "score_batch_size": args.score_batch_size}
 
 
-def _generate_and_score(args: argparse.Namespace, synthesizer: Synthesizer, pairs: list, pairs_cfg: dict[str, Any],
-                        options: dict[str, Any], asr: Any, scorer: Any, device: torch.device, out: Path) -> dict:
+def _generate_and_score(args: argparse.Namespace, synthesizer: Any, pairs: list, pairs_cfg: dict[str, Any],
+                        options: dict[str, Any], asr: Any, scorer: Any, device: torch.device, out: Path,
+                        codec_record: dict[str, Any]) -> dict:
     """Generate the test set into `out/wavs` with `options` (resumable) and score it into `out/report.*`."""
     wav_dir = out / "wavs"
-    generation = generate_test_set(synthesizer, pairs, wav_dir, record={"model": args.model, **_codec_config(args)},
+    generation = generate_test_set(synthesizer, pairs, wav_dir, record={"model": args.model, **codec_record},
                                    batch_size=options["batch_size"], options=options)
     audio = [output_path(wav_dir, p) for p in pairs]
-    config = _tts_config(args, pairs_cfg, _model_system(args, options), asr, scorer)
+    config = _tts_config(args, pairs_cfg, _model_system(args, options, codec_record), asr, scorer)
     return run_zero_shot_eval(pairs, audio, out, asr, scorer, config, device, generation, args.score_batch_size)
 
 
@@ -151,8 +167,9 @@ def run_codec(args: argparse.Namespace) -> dict:
         items = items[: args.limit]
     asr, scorer = _scorers(args, device)
     codec = load_codec(args)
-    codec_cfg = {"name": args.name or (args.codec + (f"/{args.codec_subfolder}" if args.codec_subfolder else "")),
-                 **_codec_config(args)}
+    record = _codec_record(args, codec)
+    name = record["spec"]["source"]
+    codec_cfg = {"name": args.name or (name + (f"/{args.codec_subfolder}" if args.codec_subfolder else "")), **record}
     rec = reconstruct(codec, items, out / "decoded", record={"codec": codec_cfg})
     config = {"data": {**source, "count": len(items), "limit": args.limit}, "codec": codec_cfg,
               "asr": asr.describe() if asr else None, "speaker": scorer.describe() if scorer else None,
@@ -166,14 +183,15 @@ def run_speed(args: argparse.Namespace) -> dict:
     options = synthesis_options(args)
     if args.model and not (args.ref_wav and args.ref_text):
         raise ValueError("timing synthesis needs a prompt: --ref-wav and --ref-text")
-    codec = load_codec(args)
+    synthesizer = load_synthesizer(args.model, args, device) if args.model else None
+    codec = synthesizer.codec if synthesizer is not None else load_codec(args)
     config: dict[str, Any] = {"lengths_s": args.lengths, "repeats": args.repeats, "batch_size": 1,
-                              "codec": _codec_config(args)}
+                              "codec": _codec_record(args, codec)}
     results = bench_codec(codec, args.lengths, device, args.repeats)
-    if args.model:
+    if synthesizer is not None:
         ref_wav, ref_sr = load_audio(args.ref_wav)
         config["tts"] = {"model": args.model, "ref_wav": args.ref_wav, "ref_text": args.ref_text, "options": options}
-        results += bench_synthesize(load_synthesizer(args.model, codec, device), args.lengths, ref_wav, ref_sr,
+        results += bench_synthesize(synthesizer, args.lengths, ref_wav, ref_sr,
                                     args.ref_text, device, args.repeats, **options)
     report = new_speed_report(config, device, results)
     write_reports(out, report, speed_markdown(report))
@@ -189,8 +207,9 @@ def _codec_args(p: argparse.ArgumentParser) -> None:
     """The codec flags of `python -m tts` (same names, same defaults)."""
     from codec.cli import DEFAULT_CHECKPOINT, DEFAULT_SUBFOLDER
 
-    p.add_argument("--codec", default=os.environ.get("CUBETTS_CODEC", DEFAULT_CHECKPOINT),
-                   help="codec directory, released .ckpt or hub id (env CUBETTS_CODEC; default %(default)s)")
+    p.add_argument("--codec", default=os.environ.get("CUBETTS_CODEC") or None,
+                   help="codec directory, released .ckpt, Vocos folder, hub id, or griffin-lim (env CUBETTS_CODEC; "
+                        f"default: the codec a --model records, else {DEFAULT_CHECKPOINT})")
     p.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo ({DEFAULT_SUBFOLDER!r} for the default)")
     p.add_argument("--codec-config", help="codec config.json for a released .ckpt of non-default size")
 

@@ -14,7 +14,6 @@ from codec.audio import atomic_write, load_audio, save_audio
 
 from .protocol import EvalPair
 
-PROMPT_SAMPLE_RATE = 16000  # prompts are handed over at the codec's rate; LibriSpeech is 16 kHz already
 GENERATION_RECORD = "generation.json"
 
 
@@ -52,14 +51,14 @@ def _synthesize(synthesizer: Synthesizer, chunk: Sequence[EvalPair],
                 options: Mapping[str, Any]) -> list[tuple[torch.Tensor, int]]:
     """Generate one chunk of pairs that share a prompt."""
     prompt = chunk[0].prompt
-    ref_wav = load_audio(prompt.wav, PROMPT_SAMPLE_RATE)[0]
+    ref_wav, ref_sr = load_audio(prompt.wav)  # at its own rate: the synthesizer resamples to its codec's
     texts = [p.target.text for p in chunk]
     if len(chunk) > 1 and hasattr(synthesizer, "synthesize_batch"):
-        wavs, sr = synthesizer.synthesize_batch(texts, ref_wav, PROMPT_SAMPLE_RATE, prompt.text, **options)
+        wavs, sr = synthesizer.synthesize_batch(texts, ref_wav, ref_sr, prompt.text, **options)
         if len(wavs) != len(chunk):
             raise RuntimeError(f"synthesize_batch returned {len(wavs)} clips for {len(chunk)} texts")
         return [(w, sr) for w in wavs]
-    return [synthesizer.synthesize(t, ref_wav, PROMPT_SAMPLE_RATE, prompt.text, **options) for t in texts]
+    return [synthesizer.synthesize(t, ref_wav, ref_sr, prompt.text, **options) for t in texts]
 
 
 def _chunks_by_prompt(pairs: Sequence[EvalPair], batch_size: int) -> list[list[EvalPair]]:

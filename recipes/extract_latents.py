@@ -27,7 +27,7 @@ from accelerate import Accelerator  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from codec import WavCube  # noqa: E402
+from codec import open_codec  # noqa: E402
 from codec.audio import atomic_write, load_audio  # noqa: E402
 from recipes.manifest import Utterance, read_manifest  # noqa: E402
 from recipes.shards import STATS_NAME, compute_stats, save_stats, shard_path, write_shard  # noqa: E402
@@ -87,7 +87,10 @@ def _record_plan(out: Path, plan: dict, accelerator: Accelerator) -> None:
 
 def extract(manifest: str | Path, codec_path: str, out: str | Path, shard_size: int = 1000,
             batch_seconds: float = 300.0, workers: int = 4, cpu: bool = False, **codec_kwargs) -> None:
-    """Encode every utterance of `manifest` into shards in `out`; see the module docstring."""
+    """Encode every utterance of `manifest` into shards in `out`; see the module docstring.
+
+    `codec_path` is anything `codec.open_codec` takes; `codec_kwargs` its `subfolder` and `revision`.
+    """
     accelerator = Accelerator(cpu=cpu)
     out = Path(out)
     utts = read_manifest(manifest)
@@ -101,8 +104,8 @@ def extract(manifest: str | Path, codec_path: str, out: str | Path, shard_size: 
     mine = [k for k in range(accelerator.process_index, len(shards), accelerator.num_processes)
             if not shard_path(out, k).is_file()]
     if mine:
-        codec = WavCube.from_pretrained(codec_path, **codec_kwargs).to(accelerator.device).eval()
-        codec.bf16 = False
+        codec = open_codec(codec_path, device=accelerator.device, **codec_kwargs).eval()
+        codec.bf16 = False  # WavCube autocasts to bf16 on CUDA; the mel codec is float32 throughout
         batches = [b for k in mine for b in _batches(k, shards[k], batch_seconds)]
         loader = DataLoader(_Clips(shards, codec.sample_rate), batch_sampler=batches, num_workers=workers,
                             collate_fn=_as_list)
@@ -130,7 +133,9 @@ def extract(manifest: str | Path, codec_path: str, out: str | Path, shard_size: 
         if missing:
             raise RuntimeError(f"shards {missing[:5]} are missing after extraction")
         if not (out / STATS_NAME).is_file():
-            save_stats(out, compute_stats([shard_path(out, k) for k in range(len(shards))]))
+            # The record is taken from the codec itself (source made absolute, kind and frame rate its own).
+            spec = open_codec(codec_path, **codec_kwargs).spec()
+            save_stats(out, compute_stats([shard_path(out, k) for k in range(len(shards))]), spec)
         print(f"{len(utts)} utterances in {len(shards)} shards → {out}")
     accelerator.wait_for_everyone()
 
@@ -138,8 +143,11 @@ def extract(manifest: str | Path, codec_path: str, out: str | Path, shard_size: 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--manifest", required=True, help="a manifest from recipes/prepare_data.py")
-    p.add_argument("--codec", required=True, help="codec: a saved folder, a released .ckpt, or a hub id")
+    p.add_argument("--codec", required=True,
+                   help="codec: a WavCube folder, .ckpt or hub id; a Vocos mel vocoder (folder or hub id, e.g. "
+                        "charactr/vocos-mel-24khz) for F5-TTS's mel; or griffin-lim (mel, no vocoder weights)")
     p.add_argument("--subfolder", default=None, help="hub subfolder of the codec, e.g. WavCube")
+    p.add_argument("--revision", default=None, help="hub revision of the codec")
     p.add_argument("--out", required=True, help="folder for the shards and stats")
     p.add_argument("--shard-size", type=int, default=1000, help="utterances per shard (default: %(default)s)")
     p.add_argument("--batch-seconds", type=float, default=300.0,
@@ -147,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=4, help="audio-reading processes (default: %(default)s)")
     p.add_argument("--cpu", action="store_true", help="encode on the CPU even where CUDA is available")
     args = p.parse_args(argv)
-    kwargs = {"subfolder": args.subfolder} if args.subfolder else {}
+    kwargs = {"subfolder": args.subfolder, "revision": args.revision}
     extract(args.manifest, args.codec, args.out, args.shard_size, args.batch_seconds, args.workers, args.cpu, **kwargs)
 
 

@@ -1,10 +1,11 @@
 """Latent shards: the codec's latents of a manifest, the TTS model's training data.
 
 A folder holds `shard-00000.safetensors`, … and `stats.safetensors`. A shard stores the latents of
-its utterances concatenated, `latents: (sum N_i, 128) float32`, and `lengths: (K,)`; its metadata
+its utterances concatenated, `latents: (sum N_i, D) float32`, and `lengths: (K,)`; its metadata
 holds the ids, texts and speakers (JSON). Shards are read through memory maps, one slice per
 utterance, so a corpus larger than memory trains without loading it. `stats.safetensors` holds the
-per-dimension `mean` and `std` (128,) over all frames, which the TTS model standardises with.
+per-dimension `mean` and `std` (D,) over all frames, which the TTS model standardises with, and in
+its metadata the `CodecSpec` of the codec that made the latents (the trained model records it).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
 from codec.audio import atomic_write
+from codec.spec import CodecSpec
 from tts.latent_norm import LatentNorm
 
 SHARD_FORMAT = "shard-{:05d}.safetensors"
@@ -71,9 +73,20 @@ def compute_stats(shards: list[Path]) -> LatentNorm:
     return LatentNorm(dim).fit(batches())
 
 
-def save_stats(directory: str | os.PathLike, norm: LatentNorm) -> None:
+def save_stats(directory: str | os.PathLike, norm: LatentNorm, codec: CodecSpec | None = None) -> None:
     tensors = {"mean": norm.mean.detach().cpu().contiguous(), "std": norm.std.detach().cpu().contiguous()}
-    atomic_write(Path(directory) / STATS_NAME, lambda tmp: save_file(tensors, tmp))
+    meta = {"codec": json.dumps(codec.to_dict())} if codec is not None else None
+    atomic_write(Path(directory) / STATS_NAME, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def load_codec_spec(directory: str | os.PathLike) -> CodecSpec | None:
+    """The codec the shards' latents came from, as the extraction recorded it (None in older shards)."""
+    path = Path(directory) / STATS_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run recipes/extract_latents.py to the end on {directory}")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return CodecSpec.from_dict(json.loads(meta["codec"])) if "codec" in meta else None
 
 
 def load_stats(directory: str | os.PathLike) -> dict[str, torch.Tensor]:

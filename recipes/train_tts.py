@@ -1,23 +1,23 @@
 """Train the text-to-latent model on latent shards, from one CPU to many GPU nodes.
 
     accelerate launch recipes/train_tts.py --config base --shards data/latents/train \
-        --run-dir runs/tts-base --codec yhaha/WavCube --codec-subfolder WavCube \
-        --sample-shards data/latents/heldout
+        --run-dir runs/tts-base --sample-shards data/latents/heldout
 
 Batches hold up to `batch_seconds` of audio per process (padding included, converted to latent frames at
 the shards' frame rate) and at most `max_samples` utterances; AdamW with linear warm-up and cosine decay;
 gradient clipping; bf16 autocast on GPU; EMA weights on F5-TTS's schedule. Checkpoints (every
 `checkpoint_every` steps and at exit) hold `model/` and `ema/` in `TTSModel.save_pretrained`
 format; the EMA one is the model to synthesise with. Rerunning the same command resumes exactly.
+The model records the codec the shards were extracted with (`TTSConfig.codec`), and its audio
+samples are decoded with that codec unless `--codec` names another of the same latents.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…py`): make the repo importable
@@ -25,18 +25,17 @@ if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…
 
 import torch  # noqa: E402
 from accelerate.utils import set_seed  # noqa: E402
-from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from torch.nn.utils.rnn import pad_sequence  # noqa: E402
 
-from codec import WavCube  # noqa: E402
+from codec import Codec, check_codec, load_codec, open_codec  # noqa: E402
 from codec.model import load_strict  # noqa: E402
 from recipes.checkpoint import set_rng_state  # noqa: E402
 from recipes.config import resolve_config  # noqa: E402
 from recipes.ema import EMA, EMASchedule  # noqa: E402
 from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
 from recipes.sampler import frame_batches  # noqa: E402
-from recipes.shards import LatentDataset, list_shards, load_stats  # noqa: E402
+from recipes.shards import LatentDataset, load_codec_spec, load_stats  # noqa: E402
 from tts.model import WEIGHTS_NAME, TTSConfig, TTSModel  # noqa: E402
 from tts.options import SynthesisOptions  # noqa: E402
 from tts.text import TextError, Tokenizer, build_tokenizer  # noqa: E402
@@ -64,7 +63,7 @@ class TTSTrainConfig:
     log_every: int = 100
     checkpoint_every: int = 10_000
     keep_checkpoints: int = 3
-    sample_every: int = 10_000  # TensorBoard audio from the EMA model (needs --codec)
+    sample_every: int = 10_000  # TensorBoard audio from the EMA model, decoded by the shards' codec
     sample_nfe: int = SynthesisOptions().nfe
 
     @classmethod
@@ -89,11 +88,10 @@ DEFAULT_FRAME_RATE = 50.0  # WavCube's; shards written before the codec was reco
 
 
 def shard_frame_rate(shards: str | Path) -> float:
-    """Latent frames per second of the shards in `shards`: the `frame_rate` of the codec recorded in the
-    first shard's metadata (`"codec"`, a `CodecSpec` as JSON), or 50 Hz (WavCube) where none is recorded."""
-    with safe_open(str(list_shards(shards)[0]), framework="pt") as f:
-        codec = (f.metadata() or {}).get("codec")
-    return float(json.loads(codec)["frame_rate"]) if codec else DEFAULT_FRAME_RATE
+    """Latent frames per second of the shards: the `frame_rate` of the codec their extraction recorded, or
+    50 Hz (WavCube) for shards written before codecs were recorded."""
+    spec = load_codec_spec(shards)
+    return spec.frame_rate if spec else DEFAULT_FRAME_RATE
 
 
 def seconds_to_frames(seconds: float, frame_rate: float) -> int:
@@ -135,7 +133,7 @@ class Collate:
 
 
 @torch.no_grad()
-def log_sample(run: Run, model: TTSModel, codec: WavCube, item: dict, tokenizer: Tokenizer, nfe: int,
+def log_sample(run: Run, model: TTSModel, codec: Codec, item: dict, tokenizer: Tokenizer, nfe: int,
                step: int) -> None:
     """Regenerate the last two thirds of `item` from its first third and full text; log both waveforms."""
     device = run.device
@@ -152,11 +150,30 @@ def log_sample(run: Run, model: TTSModel, codec: WavCube, item: dict, tokenizer:
     run.log_audio("samples/ground_truth", codec.decode(latent[None])[0], step, codec.sample_rate)
 
 
+def with_codec_record(config: TTSTrainConfig, shards: str | Path) -> TTSTrainConfig:
+    """`config` with the codec the shards were extracted with recorded in the model's config."""
+    spec = load_codec_spec(shards)
+    if spec is None:
+        logger.warning("%s records no codec (extracted by an older version): the model will not name its codec, "
+                       "and synthesis will need one given", shards)
+        return config
+    if spec.latent_dim != config.model.dit.latent_dim:
+        raise ValueError(f"the shards hold {spec.latent_dim}-d latents ({spec.kind} codec) but the model's "
+                         f"dit.latent_dim is {config.model.dit.latent_dim}: set model.dit.latent_dim in the config")
+    if config.model.codec is not None and config.model.codec != spec:
+        raise ValueError(f"the config's model.codec {config.model.codec} is not the codec of the shards {spec}")
+    return replace(config, model=replace(config.model, codec=spec))
+
+
 def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec: str | None = None,
           sample_shards: str | Path | None = None, until_step: int | None = None, cpu: bool = False,
           **codec_kwargs) -> list[float]:
     """Train (or resume) in `run_dir`; stop at `max_steps`, or earlier with a checkpoint at `until_step`
-    (a time slice; the schedule is unchanged). Returns this process's loss at each step it ran."""
+    (a time slice; the schedule is unchanged). Returns this process's loss at each step it ran.
+
+    Samples are decoded by `codec` (a path or hub id, with `codec_kwargs` subfolder/revision) or,
+    when None, by the codec the shards record."""
+    config = with_codec_record(config, shards)
     with Run(run_dir, config, config.mixed_precision, cpu) as run:
         acc = run.accelerator
         set_seed(config.seed)  # the same initial weights on every process
@@ -182,8 +199,14 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
             optimizer.load_state_dict(state["optimizer"])
         model, optimizer = acc.prepare(model, optimizer)
         sample_codec = None
-        if run.is_main and codec is not None and config.sample_every:
-            sample_codec = WavCube.from_pretrained(codec, **codec_kwargs).to(run.device).eval()
+        record = config.model.codec
+        if run.is_main and config.sample_every and codec is not None:
+            sample_codec = open_codec(codec, device=run.device, **codec_kwargs).eval()
+            if record is not None:
+                check_codec(record, sample_codec)
+        elif run.is_main and config.sample_every and record is not None:
+            sample_codec = load_codec(record, run.device)
+        if sample_codec is not None:
             sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
         run.open_logs(step)
         # Random states last: everything above (building the sampling codec included) may draw from them.
@@ -249,7 +272,8 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
 def main(argv: list[str] | None = None) -> None:
     p = run_parser(__doc__, PRESETS)
     p.add_argument("--shards", required=True, help="latent shards from recipes/extract_latents.py")
-    p.add_argument("--codec", default=None, help="codec for TensorBoard audio samples (folder, .ckpt or hub id)")
+    p.add_argument("--codec", default=None, help="codec for TensorBoard audio samples (folder, .ckpt, hub id or "
+                                                 "griffin-lim; default: the codec the shards record)")
     p.add_argument("--codec-subfolder", default=None, help="hub subfolder of the codec, e.g. WavCube")
     p.add_argument("--sample-shards", default=None, help="shards to draw the sample utterance from (held-out)")
     args = p.parse_args(argv)

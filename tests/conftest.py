@@ -20,9 +20,11 @@ def _deterministic():
     yield
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_thread():
-    """Small models run fastest on one thread; two threads on a shared 2-core machine stall for seconds."""
+    """Small models run fastest on one thread; two threads on a shared 2-core machine stall for seconds.
+    Session-wide, so module fixtures run on one thread too: a result must not depend on which fixture made it
+    (a training run resumed on another thread count sums in another order)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -34,3 +36,47 @@ def testdata() -> Path:
     if not TESTDATA.is_dir():
         pytest.skip(f"shared test data not found at {TESTDATA}")
     return TESTDATA
+
+
+@pytest.fixture(scope="session")
+def tiny_vocos(tmp_path_factory) -> Path:
+    """A Vocos mel vocoder in its hub layout (config.yaml + pytorch_model.bin), tiny, random weights."""
+    import yaml
+    from vocos.pretrained import Vocos, instantiate_class
+
+    config = {
+        "feature_extractor": {"class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
+                              "init_args": {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "n_mels": 100,
+                                            "padding": "center"}},
+        "backbone": {"class_path": "vocos.models.VocosBackbone",
+                     "init_args": {"input_channels": 100, "dim": 16, "intermediate_dim": 32, "num_layers": 1}},
+        "head": {"class_path": "vocos.heads.ISTFTHead",
+                 "init_args": {"dim": 16, "n_fft": 1024, "hop_length": 256, "padding": "same"}},
+    }
+    directory = tmp_path_factory.mktemp("vocos")
+    (directory / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    vocos = Vocos(**{k: instantiate_class(args=(), init=v) for k, v in config.items()})
+    torch.save(vocos.state_dict(), directory / "pytorch_model.bin")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def mel_tts_dir(tiny_vocos, tmp_path_factory) -> Path:
+    """A saved tiny TTS model on F5-TTS's mel latents (random weights), recording the tiny Vocos as its codec."""
+    import dataclasses
+
+    from codec import CodecSpec
+    from tts.model import TTSConfig, TTSModel
+
+    config = TTSConfig.tiny()
+    config = dataclasses.replace(config, dit=dataclasses.replace(config.dit, latent_dim=100),
+                                 codec=CodecSpec("mel", str(tiny_vocos), 100, 93.75))
+    model = TTSModel(config)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # adaLN-Zero would start the DiT at a constant zero output
+        for p in model.dit.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    directory = tmp_path_factory.mktemp("mel-tts")
+    model.save_pretrained(directory)
+    return directory

@@ -1,7 +1,7 @@
-"""Zero-shot TTS on WavCube latents: text + reference clip → latent → waveform.
+"""Zero-shot TTS on codec latents (WavCube or F5-TTS's mel): text + reference clip → latent → waveform.
 
     from tts import Synthesizer
-    tts = Synthesizer.from_pretrained("path/to/tts", "path/to/codec", device="cuda")
+    tts = Synthesizer.from_pretrained("path/to/tts", device="cuda")  # loads the codec the model records
     wav, sr = tts.synthesize("Hello there.", ref_wav, ref_sr, ref_text="What the reference says.")
     wavs, sr = tts.synthesize_batch(["One.", "Two."], "ref.wav", ref_text=None, seed=0)  # ASR transcribes
 """

@@ -18,7 +18,7 @@ from .text import TextError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tts", description="Zero-shot TTS on WavCube latents")
+    parser = argparse.ArgumentParser(prog="python -m tts", description="Zero-shot TTS on codec latents (WavCube or mel)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("synth", help="speak a text in the voice of a reference clip")
     p.add_argument("--text", required=True, help="text to speak")
@@ -27,10 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .wav (or .flac) file")
     p.add_argument("--model", default=os.environ.get("CUBETTS_TTS"), required="CUBETTS_TTS" not in os.environ,
                    help="TTS model directory or hub id (env CUBETTS_TTS)")
-    p.add_argument("--codec", default=os.environ.get("CUBETTS_CODEC", DEFAULT_CODEC),
-                   help="codec directory, released .ckpt or hub id (env CUBETTS_CODEC; default %(default)s)")
+    p.add_argument("--codec", default=os.environ.get("CUBETTS_CODEC") or None,
+                   help="codec directory, released .ckpt, Vocos folder, hub id, or griffin-lim (env CUBETTS_CODEC; "
+                        "default: the codec the TTS checkpoint records)")
     p.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo ({DEFAULT_CODEC_SUBFOLDER!r} "
-                                             f"for the default repo)")
+                                             f"for {DEFAULT_CODEC})")
     p.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="Whisper directory or hub id (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default %(default)s)")
     add_option_arguments(p)
@@ -41,10 +42,9 @@ def run_synth(args: argparse.Namespace) -> None:
     from .synthesizer import Synthesizer
 
     options = options_from_args(args)  # before loading models: bad options fail fast
-    subfolder = codec_subfolder(args.codec, args.codec_subfolder)
-    codec_kwargs = {"subfolder": subfolder} if subfolder else {}
+    subfolder = codec_subfolder(args.codec, args.codec_subfolder) if args.codec else None
     tts = Synthesizer.from_pretrained(args.model, args.codec, pick_device(args.device), args.asr_model,
-                                      options, **codec_kwargs)
+                                      options, subfolder=subfolder)
     wav, sr = tts.synthesize(args.text, args.ref, ref_text=args.ref_text)
     save_audio(args.out, wav, sr)
     print(f"wrote {args.out}: {wav.shape[0] / sr:.2f} s at {sr} Hz")

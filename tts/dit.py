@@ -78,11 +78,12 @@ def rotary_tables(n: int, head_dim: int, device: torch.device | str) -> tuple[to
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """x: (B, H, N, head_dim): rotate each pair (x[2i], x[2i + 1]) by its angle.
 
-    In float32 whatever x's dtype, as F5-TTS: bf16 would keep the rotation factors to 2-3 digits
-    only."""
-    pairs = x.unflatten(-1, (-1, 2))  # (B, H, N, head_dim / 2, 2)
+    The rotation runs in float32 and is cast back: in bf16 the angles of positions a few hundred apart round
+    to the same value, and long utterances lose their order."""
+    xf = x.float()
+    pairs = xf.unflatten(-1, (-1, 2))  # (B, H, N, head_dim / 2, 2)
     rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)  # (B, H, N, head_dim)
-    return (x.float() * cos + rotated.float() * sin).to(x.dtype)
+    return (xf * cos + rotated * sin).to(x.dtype)
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -157,13 +157,13 @@ class TTSModel(nn.Module):
             text_h = self.dit.embed_text(torch.cat([text, text]), mask2, drop)  # once: no step changes it
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                v_cond, v_uncond = net(torch.cat([x, x]), cond2, text_h, torch.cat([t, t]), mask2, drop).chunk(2)
-                return v_cond + cfg * (v_cond - v_uncond)
+                v_cond, v_uncond = net(torch.cat([x, x]), cond2, text_h, torch.cat([t, t]), mask2, drop).float().chunk(2)
+                return v_cond + cfg * (v_cond - v_uncond)  # float32: the difference is small beside each term
         else:
             text_h = self.dit.embed_text(text, mask, keep)
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return net(x, cond, text_h, t, mask, keep)
+                return net(x, cond, text_h, t, mask, keep).float()
 
         z = integrate(velocity, noise, timesteps, solver)
         z = torch.where(prompt_mask[..., None], cond, z)

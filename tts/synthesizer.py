@@ -1,6 +1,6 @@
 """Zero-shot synthesis: text + a reference clip → speech in the reference voice.
 
-    tts = Synthesizer.from_pretrained(tts_path, codec_path, device)
+    tts = Synthesizer.from_pretrained(tts_path, device=device)  # the codec the checkpoint records
     wav, sr = tts.synthesize("Hello there.", ref_wav, ref_sr, ref_text="What the reference says.")
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from codec import WavCube
+from codec import Codec, CheckpointError, check_codec, load_codec, open_codec
 from codec.audio import AudioError, load_audio, resample, to_mono
 
 from . import f5, graphs
@@ -77,8 +77,10 @@ class Job:
 class Synthesizer:
     """Text-to-latent model + codec (+ an ASR for references given without a transcript)."""
 
-    def __init__(self, model: TTSModel, codec: WavCube, transcriber: Transcriber | None = None,
+    def __init__(self, model: TTSModel, codec: Codec, transcriber: Transcriber | None = None,
                  options: SynthesisOptions = SynthesisOptions()):
+        if model.config.codec is not None:
+            check_codec(model.config.codec, codec)
         if codec.latent_dim != model.config.dit.latent_dim:
             raise ValueError(f"codec latent_dim {codec.latent_dim} != TTS latent_dim {model.config.dit.latent_dim}")
         self.model = model.eval()
@@ -93,16 +95,26 @@ class Synthesizer:
         self.cuda_graphs = True
 
     @classmethod
-    def from_pretrained(cls, tts_path: str | os.PathLike, codec_path: str | os.PathLike,
+    def from_pretrained(cls, tts_path: str | os.PathLike, codec: str | os.PathLike | Codec | None = None,
                         device: torch.device | str = "cpu", asr_model: str = DEFAULT_ASR_MODEL,
-                        options: SynthesisOptions = SynthesisOptions(), **codec_kwargs) -> "Synthesizer":
-        """Load both models (local directories or hub ids); the ASR loads only when first needed.
+                        options: SynthesisOptions = SynthesisOptions(), subfolder: str | None = None,
+                        revision: str | None = None) -> "Synthesizer":
+        """Load the TTS model and its codec (local directories or hub ids); the ASR loads only when first needed.
 
-        `codec_kwargs` go to `WavCube.from_pretrained` (e.g. `subfolder="WavCube"`).
+        `codec` None loads the codec the checkpoint records (`TTSConfig.codec`); a path or hub id
+        (with `subfolder`, `revision`; "griffin-lim" for the mel codec's fallback decoder) or a
+        loaded codec is used instead, and refused when it does not match the record.
         """
         model = TTSModel.from_pretrained(tts_path, device)
-        codec = WavCube.from_pretrained(codec_path, **codec_kwargs).to(device)
-        return cls(model, codec, WhisperTranscriber(asr_model, device), options)
+        record = model.config.codec
+        if codec is None:
+            if record is None:
+                raise CheckpointError(f"the TTS model {tts_path} records no codec (it predates codec records): "
+                                      f"pass the codec its latents came from (--codec, or codec=...)")
+            codec = load_codec(record, device)
+        elif isinstance(codec, (str, os.PathLike)):
+            codec = open_codec(codec, subfolder, revision, device)
+        return cls(model, codec.to(device), WhisperTranscriber(asr_model, device), options)
 
     @property
     def sample_rate(self) -> int:

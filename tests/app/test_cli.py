@@ -23,7 +23,7 @@ def labelled(demo: gr.Blocks) -> dict:
 
 def test_environment_variables_are_the_defaults(monkeypatch, launched):
     args = build_parser().parse_args([])
-    assert (args.tts, args.codec, args.asr, args.host, args.share) == (None, "yhaha/WavCube", DEFAULT_ASR_MODEL,
+    assert (args.tts, args.codec, args.asr, args.host, args.share) == ("F5TTS_v1_Base", None, DEFAULT_ASR_MODEL,
                                                                        "127.0.0.1", False)
     monkeypatch.setenv("CUBETTS_TTS", "runs/tts/ema")
     monkeypatch.setenv("CUBETTS_CODEC", "codec.ckpt")
@@ -34,12 +34,14 @@ def test_environment_variables_are_the_defaults(monkeypatch, launched):
 
 
 def test_starts_without_a_checkpoint_and_says_what_is_missing(launched):
+    # HF_HUB_OFFLINE=1 and nothing cached: the default F5-TTS release cannot be had.
     assert main(["--port", "7999", "--concurrency", "3", "--max-chars", "50"]) == 0
     (demo, kwargs), = launched
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7999 and not kwargs["share"]
     assert demo._queue.default_concurrency_limit == 3
     status = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-status")
-    assert "no TTS model given" in status.value and "CUBETTS_TTS" in status.value
+    assert "Not ready" in status.value and "F5TTS_v1_Base" in status.value and "CC-BY-NC" in status.value
+    assert "SWivid/F5-TTS" in status.value and "Hugging Face Hub" in status.value and "CUBETTS_TTS" in status.value
     components = labelled(demo)
     assert components["Steps"].value == SynthesisOptions().nfe and components["Speed"].value == SynthesisOptions().speed
     assert "Up to 50 characters" in components["Text to speak"].info
@@ -72,3 +74,19 @@ def test_bad_numbers_are_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--concurrency", "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_a_mel_model_loads_with_its_recorded_vocos(launched, mel_tts_dir, tiny_vocos):
+    assert main(["--tts", str(mel_tts_dir), "--device", "cpu"]) == 0
+    (demo, _), = launched
+    status = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-status")
+    assert "Not ready" not in status.value and "mel, 100-d at 93.75 Hz (24 kHz audio)" in status.value
+    assert str(tiny_vocos.resolve()) in status.value and "see the checkpoint" in status.value
+
+
+def test_a_codec_of_other_latents_is_refused_on_the_page(launched, mel_tts_dir, synthesizer, tmp_path):
+    synthesizer.codec.save_pretrained(tmp_path / "wavcube")
+    assert main(["--tts", str(mel_tts_dir), "--codec", str(tmp_path / "wavcube"), "--device", "cpu"]) == 0
+    (demo, _), = launched
+    status = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-status")
+    assert "Not ready" in status.value and "128-d at 50 Hz" in status.value and "100-d at 93.75 Hz" in status.value

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import soundfile as sf
 
 from codec import WavCube, WavCubeConfig
 from eval.cli import main
@@ -113,3 +114,23 @@ def test_bad_synthesis_options_fail_before_any_work(real_librispeech_tree, tmp_p
     assert rc == 2
     assert "sway" in capsys.readouterr().err
     assert not (tmp_path / "run" / "wavs").exists()
+
+
+def test_tts_generates_with_a_mel_model_and_its_recorded_codec(real_librispeech_tree, mel_tts_dir, tiny_vocos, tmp_path):
+    out = tmp_path / "run"
+    args = ["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--limit", "1", "--model", str(mel_tts_dir),
+            "--nfe", "2", "--duration", "1.0", "--asr", "pocketsphinx", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    spec = report["config"]["system"]["codec"]["spec"]
+    assert (spec["kind"], spec["source"], spec["latent_dim"]) == ("mel", str(tiny_vocos.resolve()), 100)
+    (wav,) = (out / "wavs").glob("*.wav")
+    assert sf.info(str(wav)).samplerate == 24000
+
+
+def test_codec_reconstruction_with_griffin_lim(realspeech, tmp_path):
+    manifest = realspeech[0]["path"].parents[1] / "manifest.tsv"
+    assert main(["codec", "--manifest", str(manifest), "--limit", "1", "--codec", "griffin-lim", "--asr", "none",
+                 "--speaker", "none", "--device", "cpu", "--out", str(tmp_path / "gl")]) == 0
+    report = json.loads((tmp_path / "gl" / "report.json").read_text())
+    assert report["config"]["codec"]["spec"]["kind"] == "mel" and report["config"]["codec"]["name"] == "griffin-lim"

@@ -10,7 +10,8 @@ import torch
 from codec import WavCube, load_audio
 from recipes.extract_latents import extract
 from recipes.manifest import read_manifest
-from recipes.shards import LatentDataset, compute_stats, list_shards, load_stats, read_index, shard_path
+from recipes.shards import (LatentDataset, compute_stats, list_shards, load_codec_spec, load_stats, read_index,
+                            shard_path)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,3 +92,17 @@ def test_latents_extracted_on_cuda_are_float32_computations(clips_manifest, tiny
     fp32, _ = codec.encode(wav, sr)
     torch.testing.assert_close(stored, fp32[0].cpu(), atol=1e-5, rtol=1e-4)
     assert not torch.allclose(stored, bf16[0].cpu(), atol=1e-5, rtol=1e-4)  # bf16 would have been told apart
+
+
+def test_shards_record_their_codec(latents, tiny_codec):
+    assert load_codec_spec(latents) == WavCube.from_pretrained(tiny_codec).spec()
+
+
+def test_mel_extraction_records_the_mel_codec(clips_manifest, tiny_vocos, tmp_path):
+    extract(clips_manifest, str(tiny_vocos), tmp_path, shard_size=8, workers=0, cpu=True)
+    utts = read_manifest(clips_manifest)
+    data = LatentDataset(tmp_path)
+    samples_24k = round(utts[0].duration * 24000)
+    assert data[0]["latent"].shape == (samples_24k // 256 + 1, 100)
+    spec = load_codec_spec(tmp_path)
+    assert (spec.kind, spec.source, spec.latent_dim, spec.frame_rate) == ("mel", str(tiny_vocos.resolve()), 100, 93.75)

@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from codec.spec import CodecSpec
 from recipes.checkpoint import list_checkpoints
-from recipes.shards import list_shards, load_stats
+from recipes.shards import list_shards, load_codec_spec, load_stats
 from recipes.train_tts import Collate, TTSTrainConfig, main, seconds_to_frames, shard_frame_rate, train
 from tts.model import TTSModel
 from tts.text import build_tokenizer
@@ -109,3 +109,15 @@ def test_frame_rate_comes_from_the_shards_codec_record(latents, tmp_path):
 def test_presets_keep_f5s_batch_caps():
     assert (TTSTrainConfig.base().batch_seconds, TTSTrainConfig.base().max_samples) == (409.6, 64)
     assert (TTSTrainConfig.small().batch_seconds, TTSTrainConfig.small().max_samples) == (409.6, 32)
+
+
+def test_trained_model_records_the_shards_codec(straight, latents):
+    run_dir, _ = straight
+    ema = TTSModel.from_pretrained(list_checkpoints(run_dir / "checkpoints")[-1] / "ema")
+    assert ema.config.codec == load_codec_spec(latents) and ema.config.codec.kind == "wavcube"
+
+
+def test_shards_of_other_latents_are_refused(latents, tmp_path):
+    mel = dataclasses.replace(CONFIG.model, dit=dataclasses.replace(CONFIG.model.dit, latent_dim=100))
+    with pytest.raises(ValueError, match="128-d latents.*dit.latent_dim is 100"):
+        train(dataclasses.replace(CONFIG, model=mel), latents, tmp_path, cpu=True)

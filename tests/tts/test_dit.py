@@ -149,3 +149,19 @@ def test_feed_forward_output_is_not_dropped():
     rope = rotary_tables(9, dim // block.heads, "cpu")
     out = block(x, torch.randn(2, dim), rope, torch.ones(2, 1, 1, 9, dtype=torch.bool))
     torch.testing.assert_close(out, x + 0.25)
+
+
+def test_rotary_runs_in_float32_for_bf16_activations():
+    """bf16 angles of far-apart positions collide; the rotation must use the float32 tables."""
+    cos, sin = rotary_tables(2048, 16, "cpu")
+    x = torch.randn(1, 2, 2048, 16).to(torch.bfloat16)
+    expected = apply_rotary(x.float(), cos, sin).to(torch.bfloat16)
+    out = apply_rotary(x, cos, sin)
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, expected)
+    # Casting the tables first (the old way) gives another, worse result at late positions.
+    pairs = x.unflatten(-1, (-1, 2))
+    rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+    naive = x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+    exact = apply_rotary(x.double(), cos.double(), sin.double())
+    assert (out.double() - exact).abs()[..., 1024:, :].mean() < (naive.double() - exact).abs()[..., 1024:, :].mean()

@@ -1,0 +1,222 @@
+"""MelCodec: F5-TTS's 100-bin log-mel at 24 kHz as the latent, a Vocos vocoder (or Griffin-Lim) to hear it."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchaudio
+import torchaudio.functional as AF
+import yaml  # type: ignore[import-untyped]
+from torch import nn
+
+from .audio import prepare_clips
+from .checkpoint import CheckpointError, fetch
+from .spec import CodecSpec
+
+DEFAULT_VOCOS = "charactr/vocos-mel-24khz"
+# The source that names the Griffin-Lim decoder in a CodecSpec and on command lines.
+GRIFFIN_LIM = "griffin-lim"
+VOCOS_CONFIG = "config.yaml"
+VOCOS_WEIGHTS = "pytorch_model.bin"
+_MEL_FEATURES = "vocos.feature_extractors.MelSpectrogramFeatures"
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """F5-TTS's mel front end (its "vocos" mel type)."""
+
+    sample_rate: int = 24000
+    n_mels: int = 100
+    n_fft: int = 1024
+    win_length: int = 1024
+    hop_length: int = 256
+    floor: float = 1e-5  # F5-TTS clamps here before the log; vocos's own feature extractor uses 1e-7
+
+
+class VocosVocoder(nn.Module):
+    """A `vocos.Vocos` as `forward(log_mel: (B, n_mels, N)) -> wav: (B, hop N)`.
+
+    Vocos's own `decode` runs under inference_mode; this calls its backbone and head directly, so
+    decoding can sit inside a training loss.
+    """
+
+    vocos: Any  # a vocos.Vocos (imported only when one is loaded)
+
+    def __init__(self, vocos: nn.Module):
+        super().__init__()
+        self.vocos = vocos
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return self.vocos.head(self.vocos.backbone(log_mel))
+
+
+class GriffinLim(nn.Module):
+    """The low-quality fallback vocoder: exp of the log-mel → linear magnitude (pseudo-inverse of the
+    mel filterbank, clipped at 0) → `n_iter` Griffin-Lim iterations from zero phase (deterministic).
+
+    `forward(log_mel: (B, n_mels, N)) -> wav: (B, hop N)`.
+    """
+
+    inverse_fb: torch.Tensor
+    window: torch.Tensor
+
+    def __init__(self, config: MelConfig, n_iter: int = 64):
+        super().__init__()
+        if n_iter < 1:
+            raise ValueError(f"n_iter must be at least 1, got {n_iter}")
+        self.config = config
+        self.n_iter = n_iter
+        fb = AF.melscale_fbanks(config.n_fft // 2 + 1, 0.0, config.sample_rate / 2, config.n_mels,
+                                config.sample_rate, None, "htk")  # (F, n_mels)
+        self.register_buffer("inverse_fb", torch.linalg.pinv(fb.T), persistent=False)  # (F, n_mels)
+        self.register_buffer("window", torch.hann_window(config.win_length), persistent=False)
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        magnitude = (self.inverse_fb @ log_mel.float().exp()).clamp(min=0.0)  # (B, F, N)
+        # A centred STFT of (N - 1) hop samples has N frames; the last hop is left silent.
+        wav = AF.griffinlim(magnitude, self.window, c.n_fft, c.hop_length, c.win_length, 1.0, self.n_iter,
+                            0.99, (log_mel.shape[-1] - 1) * c.hop_length, False)  # (B, hop (N - 1))
+        return torch.nn.functional.pad(wav, (0, c.hop_length))
+
+
+class MelCodec(nn.Module):
+    """Speech ↔ F5-TTS's log-mel (100 bins, 93.75 Hz at 24 kHz).
+
+    >>> codec = MelCodec.from_pretrained()            # Vocos "charactr/vocos-mel-24khz"
+    >>> codec = MelCodec.griffin_lim()                # no weights needed; low quality
+    >>> latent, mask = codec.encode(wav, sample_rate)  # (B, N, 100), (B, N) bool; N = samples // 256 + 1
+    >>> wav24k = codec.decode(latent, mask)           # (B, 256 N) at 24 kHz
+    """
+
+    kind = "mel"
+
+    def __init__(self, config: MelConfig, vocoder: VocosVocoder | GriffinLim, source: str | None = None,
+                 subfolder: str | None = None, revision: str | None = None):
+        super().__init__()
+        self.config = config
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate, n_fft=config.n_fft, win_length=config.win_length,
+            hop_length=config.hop_length, n_mels=config.n_mels, power=1.0, center=True, normalized=False, norm=None)
+        self.vocoder = vocoder
+        # Where the vocoder came from, for `spec()`; None for one built in memory.
+        self.source, self.subfolder, self.revision = source, subfolder, revision
+
+    sample_rate = property(lambda self: self.config.sample_rate)
+    latent_dim = property(lambda self: self.config.n_mels)
+    hop_length = property(lambda self: self.config.hop_length)
+    frame_rate = property(lambda self: self.config.sample_rate / self.config.hop_length)
+
+    @property
+    def device(self) -> torch.device:
+        return self.mel.spectrogram.window.device
+
+    @classmethod
+    def griffin_lim(cls, config: MelConfig = MelConfig(), n_iter: int = 64) -> "MelCodec":
+        """The mel codec with a Griffin-Lim decoder: for when no Vocos weights can be had. Intelligible but
+        phasey; do not judge a model by it."""
+        return cls(config, GriffinLim(config, n_iter), source=GRIFFIN_LIM).eval()
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | os.PathLike = DEFAULT_VOCOS, subfolder: str | None = None,
+                        revision: str | None = None, map_location: str | torch.device = "cpu") -> "MelCodec":
+        """A Vocos mel vocoder in its hub layout (`config.yaml` + `pytorch_model.bin`): a local folder first,
+        else a hub repo id (downloaded once into the HF cache)."""
+        from vocos import Vocos  # type: ignore[import-untyped]
+        from vocos.pretrained import instantiate_class  # type: ignore[import-untyped]
+
+        from .model import load_strict
+
+        root = fetch(path_or_repo_id, "Vocos vocoder", subfolder, revision, [VOCOS_CONFIG, VOCOS_WEIGHTS])
+        if not (root / VOCOS_CONFIG).is_file() or not (root / VOCOS_WEIGHTS).is_file():
+            raise CheckpointError(f"{root} holds no {VOCOS_CONFIG} + {VOCOS_WEIGHTS} (a Vocos vocoder)")
+        hparams = yaml.safe_load((root / VOCOS_CONFIG).read_text())
+        config = _mel_config(hparams, root)
+        # config.yaml names the classes to build: only vocos's own may be imported.
+        parts = {}
+        for name in ("feature_extractor", "backbone", "head"):
+            spec = hparams.get(name) or {}
+            if not str(spec.get("class_path", "")).startswith("vocos."):
+                raise CheckpointError(f"{root / VOCOS_CONFIG}: {name}.class_path must name a vocos class, "
+                                      f"got {spec.get('class_path')!r}")
+            parts[name] = instantiate_class(args=(), init=spec)
+        vocos = Vocos(**parts)
+        state = torch.load(root / VOCOS_WEIGHTS, map_location=map_location, weights_only=True)
+        load_strict(vocos, state, str(root))
+        source = str(Path(path_or_repo_id).expanduser().resolve()) if Path(path_or_repo_id).expanduser().exists() \
+            else str(path_or_repo_id)
+        return cls(config, VocosVocoder(vocos), source, subfolder, revision).to(map_location).eval()
+
+    def spec(self) -> CodecSpec:
+        """The record a TTS checkpoint keeps of this codec."""
+        if self.source is None:
+            raise ValueError("this MelCodec was built in memory, not by from_pretrained or griffin_lim: it has no "
+                             "source to record")
+        return CodecSpec("mel", self.source, self.latent_dim, self.frame_rate, self.subfolder, self.revision)
+
+    @torch.inference_mode()
+    def encode(self, wav: torch.Tensor | Sequence[torch.Tensor],
+               sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waveform(s) at any rate → `(latent: (B, N, 100) float32, mask: (B, N) bool, True = valid)`.
+
+        Accepted: as `WavCube.encode`. Each clip is transformed alone (no padding reaches its edge
+        frames), so a batch gives what each clip gives by itself.
+        """
+        c = self.config
+        clips = prepare_clips(wav, sample_rate, c.sample_rate, min_seconds=(c.n_fft // 2 + 1) / c.sample_rate)
+        mels = [self.mel(clip.to(self.device)).clamp(min=c.floor).log().T for clip in clips]  # [(N_i, n_mels)]
+        lengths = torch.tensor([m.shape[0] for m in mels], device=self.device)
+        latent = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)  # (B, N, n_mels)
+        mask = torch.arange(latent.shape[1], device=self.device)[None] < lengths[:, None]
+        return latent, mask
+
+    def decode(self, latent: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`latent: (B, N, 100)` or `(N, 100)`, `mask: (B, N)` → `wav: (B, 256 N)` at 24 kHz, zero past each clip.
+
+        Each clip is vocoded on its valid frames only, so padding never reaches its audio. Not under
+        inference_mode (Vocos's own decode is), so it can sit inside a training loss.
+        """
+        if latent.dim() == 2:
+            latent = latent[None]
+        if latent.dim() != 3 or latent.shape[-1] != self.latent_dim:
+            raise ValueError(f"expected latent of shape (B, N, {self.latent_dim}), got {tuple(latent.shape)}")
+        if mask is not None and mask.shape != latent.shape[:2]:
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match latent {tuple(latent.shape[:2])}")
+        if latent.shape[1] == 0:
+            raise ValueError("latent has no frames")
+        B, N, _ = latent.shape
+        hop = self.hop_length
+        lengths = [N] * B if mask is None else mask.sum(1).tolist()
+        latent = latent.to(self.device, torch.float32)
+        if latent.is_inference():  # straight from encode(): autograd cannot record inference tensors
+            latent = latent.clone()
+        wav = latent.new_zeros(B, N * hop)
+        for i, n in enumerate(lengths):
+            if n:
+                out = self.vocoder(latent[i:i + 1, :n].transpose(1, 2))[0]  # (n_mels, n) → (≈ hop n,)
+                wav[i, : min(out.shape[0], n * hop)] = out[: n * hop]
+        return wav
+
+
+def _mel_config(hparams: dict, root: Path) -> MelConfig:
+    """The front end a Vocos was trained on, which must be F5-TTS's kind of mel (centred STFT)."""
+    fe = hparams.get("feature_extractor") or {}
+    if fe.get("class_path") != _MEL_FEATURES:
+        raise CheckpointError(f"{root / VOCOS_CONFIG}: MelCodec needs a mel Vocos (feature_extractor "
+                              f"{_MEL_FEATURES}), got {fe.get('class_path')!r}")
+    args = fe.get("init_args") or {}
+    if args.get("padding", "center") != "center":
+        raise CheckpointError(f"{root / VOCOS_CONFIG}: the Vocos was trained on {args['padding']!r}-padded mels; "
+                              f"MelCodec computes centred ones (padding 'center')")
+    default = MelConfig()
+    n_fft = args.get("n_fft", default.n_fft)
+    config = MelConfig(sample_rate=args.get("sample_rate", default.sample_rate), n_mels=args.get("n_mels", default.n_mels),
+                       n_fft=n_fft, win_length=n_fft, hop_length=args.get("hop_length", default.hop_length))
+    channels = (hparams.get("backbone") or {}).get("init_args", {}).get("input_channels")
+    if channels != config.n_mels:
+        raise CheckpointError(f"{root / VOCOS_CONFIG}: backbone input_channels {channels} != n_mels {config.n_mels}")
+    return config
