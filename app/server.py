@@ -18,6 +18,7 @@ from codec.audio import AUDIO_SUFFIXES, AudioError
 from tts import Synthesizer, SynthesisOptions, TextError
 from tts.text import require_speakable, split_sentences
 
+from .batcher import Batcher
 from .models import ModelStatus
 from .silence import MAX_PAUSE_SECONDS, shorten_pauses
 
@@ -39,13 +40,15 @@ class InputError(ValueError):
 def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, reference_text: str | None = None,
                 speed: float | None = None, nfe: int | None = None, cfg: float | None = None,
                 seed: int | str | None = None, remove_silence: bool = False, *, max_chars: int = DEFAULT_MAX_CHARS,
-                progress: Progress | None = None) -> tuple[tuple[int, np.ndarray], int]:
+                progress: Progress | None = None,
+                batcher: Batcher | None = None) -> tuple[tuple[int, np.ndarray], int]:
     """Speak `text` in the voice of the `reference` audio file.
 
     Settings left as None take the synthesizer's defaults (`synthesizer.options`); an empty
     `reference_text` has the ASR transcribe the reference; a None seed draws one. Returns
     `((sample_rate, wav: (T,) int16), seed)`, the seed being the one used, so a result can be
-    repeated. Raises `gr.Error` with a specific message for bad input, and for any other failure
+    repeated. With a `batcher`, the generation joins whatever other requests wait for the model at
+    that moment (the result is the same). Raises `gr.Error` with a specific message for bad input, and for any other failure
     (which is logged with its traceback); the server goes on serving.
     """
     progress = progress or (lambda fraction, desc: None)
@@ -58,13 +61,16 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
         progress(0.1, f"reading the reference{', transcribing it' if transcribe else ''} and speaking "
                       f"{sentences} sentence{'s' if sentences > 1 else ''}")
         try:
-            wav, sr = synthesizer.synthesize(
-                text, path, ref_text=(reference_text or "").strip() or None, options=options,
+            job = synthesizer.prepare(
+                [text], path, ref_text=(reference_text or "").strip() or None, options=options,
                 progress=lambda done, total: progress(0.1 + 0.8 * done / total, f"spoken {done} of {total} pieces"))
         except (AudioError, TextError) as err:  # the text was checked above: these are about the reference
             # The synthesizer's messages name its arguments; the page names its fields.
             message = str(err).replace(str(path), path.name).replace("ref_text", "the reference transcript")
             raise InputError(f"Reference: {message}") from None
+        # With a batcher, requests waiting for the model together share its batches.
+        wav = (batcher.run(job) if batcher is not None else synthesizer.generate([job])[0])[0]
+        sr = synthesizer.sample_rate
         progress(0.9, "finishing")
         if remove_silence:
             wav = shorten_pauses(wav, sr)
@@ -143,11 +149,14 @@ def _check_reference(reference: str | None) -> Path:
 def build_app(synthesizer: Synthesizer | None, status: ModelStatus, max_chars: int = DEFAULT_MAX_CHARS,
               concurrency: int = 1) -> gr.Blocks:
     """The page, with its queue: at most `concurrency` requests run at once, the rest wait in line.
+    Requests running at once are generated together in DiT batches (`app.batcher`), so throughput
+    grows with concurrency instead of queueing.
 
     With `synthesizer=None` (no models loaded) the page still renders and every request is answered
     with `status.problem`. The sliders start at the synthesizer's option defaults.
     """
     defaults = synthesizer.options if synthesizer is not None else SynthesisOptions()
+    batcher = Batcher(synthesizer, max_jobs=concurrency) if synthesizer is not None else None
     info = {f.name: f.metadata["help"] for f in dataclasses.fields(SynthesisOptions)}
 
     # Parameters with a default may be left out by API clients: they get the component's starting value
@@ -161,7 +170,7 @@ def build_app(synthesizer: Synthesizer | None, status: ModelStatus, max_chars: i
         if synthesizer is None:
             raise gr.Error(f"The models are not loaded: {status.problem}", title="Not ready")
         audio, seed_used = clone_voice(synthesizer, text, reference, reference_text, speed, steps, cfg_strength, seed,
-                                       remove_silence, max_chars=max_chars,
+                                       remove_silence, max_chars=max_chars, batcher=batcher,
                                        progress=lambda fraction, desc: progress(fraction, desc=desc))
         return audio, str(seed_used)
 
