@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import WavLMConfig, WavLMModel
+from transformers import WavLMConfig
 from transformers.models.wavlm.modeling_wavlm import WavLMEncoderLayer, WavLMEncoderLayerStableLayerNorm
 
 from .checkpoint import CheckpointError
