@@ -65,7 +65,8 @@ class GraphedVelocity:
         if device.type != "cuda":
             raise ValueError(f"GraphedVelocity needs a DiT on a CUDA device, got one on {device}")
         self.source, self.device = dit, device
-        self.dit = copy.deepcopy(dit).to(torch.bfloat16).eval().requires_grad_(False)
+        with torch.inference_mode(False):  # plain tensors, so that refresh() may copy into them anywhere
+            self.dit = copy.deepcopy(dit).to(torch.bfloat16).eval().requires_grad_(False)
         self.capture = capture
         self._graphs: dict[tuple, _Graph] = {}
         self._pool = torch.cuda.graph_pool_handle()  # one memory pool: graphs replay one at a time
@@ -73,8 +74,9 @@ class GraphedVelocity:
         self._version = self._source_version()
 
     def _source_version(self) -> int:
-        """Changes whenever a float32 weight is modified in place (an optimizer step, load_state_dict)."""
-        return sum(p._version for p in self.source.parameters())
+        """Changes whenever a float32 weight is modified in place (an optimizer step, load_state_dict).
+        Weights made under inference_mode keep no version: they are taken as fixed."""
+        return sum(p._version for p in self.source.parameters() if not p.is_inference())
 
     def refresh(self) -> None:
         version = self._source_version()
