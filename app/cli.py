@@ -10,11 +10,11 @@ from codec.cli import DEFAULT_CHECKPOINT as DEFAULT_CODEC
 from codec.cli import DEFAULT_SUBFOLDER as DEFAULT_CODEC_SUBFOLDER
 from codec.cli import codec_subfolder
 from codec.cli import UsageError, pick_device
-from tts.asr import DEFAULT_ASR_MODEL
+from tts.asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from tts.options import add_option_arguments, options_from_args
 
 from .models import DEFAULT_TTS, load_synthesizer
-from .server import DEFAULT_MAX_CHARS, build_app
+from .server import build_app
 
 # A reference needs at most 15 s (longer ones are cut); 20 MB holds minutes of 16-bit WAV.
 MAX_UPLOAD = "20mb"
@@ -50,8 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=_positive_int, default=8,
                         help="requests synthesised at once, together in one batch; the others wait in the queue "
                              "(default: %(default)s)")
-    parser.add_argument("--max-chars", type=_positive_int, default=DEFAULT_MAX_CHARS,
-                        help="longest text accepted, in characters (default: %(default)s)")
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
     add_option_arguments(parser.add_argument_group("synthesis defaults (the page's starting values and the API's)"))
     return parser
@@ -69,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     subfolder = codec_subfolder(args.codec, args.codec_subfolder) if args.codec else None
     synthesizer, status = load_synthesizer(args.tts, args.codec, args.asr, device, options,
                                            {"subfolder": subfolder} if subfolder else {})
-    demo = build_app(synthesizer, status, args.max_chars, args.concurrency)
+    if synthesizer is not None and isinstance(synthesizer.transcriber, WhisperTranscriber):
+        synthesizer.transcriber.start_loading()  # in the background: requests never wait on a download
+    demo = build_app(synthesizer, status, args.concurrency, options)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
     return 0

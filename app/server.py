@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import numbers
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +13,10 @@ import gradio as gr
 import numpy as np
 import torch
 
-from codec.audio import AUDIO_SUFFIXES, AudioError
+from codec.audio import AUDIO_SUFFIXES, AudioError, audio_duration
 from tts import Synthesizer, SynthesisOptions, TextError
+from tts.asr import ASRUnavailable
+from tts.options import MAX_NFE, OptionError
 from tts.text import require_speakable, split_sentences
 
 from .batcher import Batcher
@@ -24,9 +25,11 @@ from .silence import MAX_PAUSE_SECONDS, shorten_pauses
 
 logger = logging.getLogger(__name__)
 
-# About a minute of speech: longer texts tie a GPU up for long enough that a shared server's queue
-# stalls. Raise it with --max-chars on a private server.
-DEFAULT_MAX_CHARS = 1000
+# Uploads longer than this are refused before they are decoded: a reference needs at most 15 s
+# (longer ones are cut), and decoding hours of compressed audio would hold the queue.
+MAX_REFERENCE_SECONDS = 60.0
+# The page's names for the SynthesisOptions fields it sets, as its API names them.
+PAGE_NAMES = {"speed": "speed", "nfe": "steps", "cfg": "cfg_strength", "seed": "seed"}
 # Generated audio and uploads in Gradio's cache are deleted after a day, checked every hour.
 CACHE_CLEANUP = (3600, 86400)
 
@@ -39,24 +42,25 @@ class InputError(ValueError):
 
 def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, reference_text: str | None = None,
                 speed: float | None = None, nfe: int | None = None, cfg: float | None = None,
-                seed: int | str | None = None, remove_silence: bool = False, *, max_chars: int = DEFAULT_MAX_CHARS,
+                seed: int | str | None = None, remove_silence: bool = False, *,
                 progress: Progress | None = None,
                 batcher: Batcher | None = None) -> tuple[tuple[int, np.ndarray], int]:
     """Speak `text` in the voice of the `reference` audio file.
 
-    Settings left as None take the synthesizer's defaults (`synthesizer.options`); an empty
-    `reference_text` has the ASR transcribe the reference; a None seed draws one. Returns
+    Settings left as None take the synthesizer's defaults (`synthesizer.options`, which also holds
+    the text limit `max_chars`) and are checked by `SynthesisOptions`; an empty `reference_text`
+    has the ASR transcribe the reference; a None or empty seed draws one. Returns
     `((sample_rate, wav: (T,) int16), seed)`, the seed being the one used, so a result can be
     repeated. With a `batcher`, the generation joins whatever other requests wait for the model at
-    that moment (the result is the same). Raises `gr.Error` with a specific message for bad input, and for any other failure
-    (which is logged with its traceback); the server goes on serving.
+    that moment (the result is the same). Raises `gr.Error` with a specific message for bad input,
+    and for any other failure (which is logged with its traceback); the server goes on serving.
     """
     progress = progress or (lambda fraction, desc: None)
     try:
         progress(0.0, "checking the input")
-        sentences = _check_text(text, max_chars)
-        path = _check_reference(reference)
         options = _options(synthesizer.options, speed, nfe, cfg, seed)
+        sentences = _check_text(text, options.max_chars)
+        path = _check_reference(reference)
         transcribe = not (reference_text and reference_text.strip())
         progress(0.1, f"reading the reference{', transcribing it' if transcribe else ''} and speaking "
                       f"{sentences} sentence{'s' if sentences > 1 else ''}")
@@ -68,6 +72,8 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
             # The synthesizer's messages name its arguments; the page names its fields.
             message = str(err).replace(str(path), path.name).replace("ref_text", "the reference transcript")
             raise InputError(f"Reference: {message}") from None
+        except ASRUnavailable as err:
+            raise InputError(f"Reference transcript: none was given, and {err}") from None
         # With a batcher, requests waiting for the model together share its batches.
         wav = (batcher.run(job) if batcher is not None else synthesizer.generate([job])[0])[0]
         sr = synthesizer.sample_rate
@@ -89,38 +95,27 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
 
 
 def _options(defaults: SynthesisOptions, speed, nfe, cfg, seed) -> SynthesisOptions:
-    """Validated options for one request; a None seed is drawn here, so that it can be shown."""
-    changes = {}
+    """The request's settings, checked by SynthesisOptions; an empty seed is drawn here, so that it can be shown."""
+    changes = {name: value for name, value in (("speed", speed), ("nfe", nfe), ("cfg", cfg)) if value is not None}
+    changes["seed"] = _seed(seed, defaults.seed)
     try:
-        if speed is not None:
-            changes["speed"] = float(speed)
-        if nfe is not None:
-            if float(nfe) != int(float(nfe)):
-                raise ValueError(f"steps must be a whole number, got {nfe}")
-            changes["nfe"] = int(float(nfe))
-        if cfg is not None:
-            changes["cfg"] = float(cfg)
-        changes["seed"] = _seed(seed, defaults.seed)
         return defaults.replace(**changes)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise InputError(f"Settings: {err}") from None
+    except OptionError as err:
+        page_name = PAGE_NAMES.get(err.field, err.field)
+        where = f" (the {page_name!r} setting)" if page_name != err.field else ""
+        raise InputError(f"Settings: {err}{where}") from None
 
 
-def _seed(seed: str | float | None, default: int | None) -> int:
-    """The seed typed on the page ("" = random), or given by the API as a number or string."""
+def _seed(seed, default: int | None):
+    """The seed typed on the page ("" = random) or sent by the API; text of digits becomes a number, anything
+    else goes to SynthesisOptions as it is, to be refused there."""
     if isinstance(seed, str):
         seed = seed.strip() or None
+        if seed is not None and seed.lstrip("-").isascii() and seed.lstrip("-").isdigit():
+            seed = int(seed)
     if seed is None:
         return default if default is not None else secrets.randbelow(2**31)
-    if isinstance(seed, str) and seed.isascii() and seed.isdigit():
-        value = int(seed)
-    elif isinstance(seed, numbers.Real) and not isinstance(seed, bool) and float(seed).is_integer():
-        value = int(seed)
-    else:
-        value = -1
-    if not 0 <= value < 2**63:
-        raise ValueError(f"seed must be a whole number from 0 to 2^63 - 1, or empty for a random one, got {seed!r}")
-    return value
+    return seed
 
 
 def _check_text(text: str | None, max_chars: int) -> int:
@@ -137,25 +132,43 @@ def _check_text(text: str | None, max_chars: int) -> int:
 
 
 def _check_reference(reference: str | None) -> Path:
+    """The uploaded file's path, once its type and its duration (read from the header) are acceptable."""
     if not reference:
         raise InputError("Reference: upload or record a clip of the voice to clone (3 to 15 s of speech)")
     path = Path(reference)
     if path.suffix.lower() not in AUDIO_SUFFIXES:
         raise InputError(f"Reference: wrong file type {path.suffix or '(none)'!r} ({path.name}); "
                          f"use an audio file: {', '.join(AUDIO_SUFFIXES)}")
+    try:
+        seconds = audio_duration(path)
+    except AudioError as err:
+        raise InputError(f"Reference: {str(err).replace(str(path), path.name)}") from None
+    if seconds > MAX_REFERENCE_SECONDS:
+        raise InputError(f"Reference: the file is {seconds:.0f} s long; the limit is {MAX_REFERENCE_SECONDS:.0f} s. "
+                         f"Upload 3 to 15 s of speech.")
     return path
 
 
-def build_app(synthesizer: Synthesizer | None, status: ModelStatus, max_chars: int = DEFAULT_MAX_CHARS,
-              concurrency: int = 1) -> gr.Blocks:
+def unchecked(slider: gr.Slider) -> gr.Slider:
+    """The slider, handing its value to the app as sent: the API may send anything (None, NaN, text), and
+    SynthesisOptions, not Gradio, refuses it with a message naming the setting and its range. (Set on the
+    instance: a gr.Slider subclass would make Gradio write a .pyi file beside this module.)"""
+    slider.preprocess = lambda payload: payload
+    return slider
+
+
+def build_app(synthesizer: Synthesizer | None, status: ModelStatus, concurrency: int = 1,
+              options: SynthesisOptions | None = None) -> gr.Blocks:
     """The page, with its queue: at most `concurrency` requests run at once, the rest wait in line.
     Requests running at once are generated together in DiT batches (`app.batcher`), so throughput
     grows with concurrency instead of queueing.
 
     With `synthesizer=None` (no models loaded) the page still renders and every request is answered
-    with `status.problem`. The sliders start at the synthesizer's option defaults.
+    with `status.problem`. The sliders start at the synthesizer's option defaults (`options` when there
+    is no synthesizer).
     """
-    defaults = synthesizer.options if synthesizer is not None else SynthesisOptions()
+    defaults = synthesizer.options if synthesizer is not None else options or SynthesisOptions()
+    max_chars = defaults.max_chars
     batcher = Batcher(synthesizer, max_jobs=concurrency) if synthesizer is not None else None
     info = {f.name: f.metadata["help"] for f in dataclasses.fields(SynthesisOptions)}
 
@@ -170,7 +183,7 @@ def build_app(synthesizer: Synthesizer | None, status: ModelStatus, max_chars: i
         if synthesizer is None:
             raise gr.Error(f"The models are not loaded: {status.problem}", title="Not ready")
         audio, seed_used = clone_voice(synthesizer, text, reference, reference_text, speed, steps, cfg_strength, seed,
-                                       remove_silence, max_chars=max_chars, batcher=batcher,
+                                       remove_silence, batcher=batcher,
                                        progress=lambda fraction, desc: progress(fraction, desc=desc))
         return audio, str(seed_used)
 
@@ -187,12 +200,12 @@ def build_app(synthesizer: Synthesizer | None, status: ModelStatus, max_chars: i
                 reference_text = gr.Textbox(label="Reference transcript (optional)", lines=2,
                                             placeholder="Leave empty to transcribe the reference automatically.")
                 with gr.Accordion("Advanced settings", open=False):
-                    speed = gr.Slider(min(0.5, defaults.speed), max(2.0, defaults.speed), value=defaults.speed,
-                                      step=0.05, label="Speed", info=info["speed"])
-                    steps = gr.Slider(1, max(64, 2 * defaults.nfe), value=defaults.nfe, step=1, label="Steps",
-                                      info=info["nfe"])
-                    cfg_strength = gr.Slider(0.0, max(5.0, 2 * defaults.cfg), value=defaults.cfg, step=0.1,
-                                             label="CFG strength", info=info["cfg"])
+                    speed = unchecked(gr.Slider(min(0.5, defaults.speed), max(2.0, defaults.speed),
+                                                value=defaults.speed, step=0.05, label="Speed", info=info["speed"]))
+                    steps = unchecked(gr.Slider(1, max(64, min(MAX_NFE, 2 * defaults.nfe)), value=defaults.nfe, step=1,
+                                                label="Steps", info=info["nfe"]))
+                    cfg_strength = unchecked(gr.Slider(0.0, max(5.0, 2 * defaults.cfg), value=defaults.cfg, step=0.1,
+                                                       label="CFG strength", info=info["cfg"]))
                     # A textbox, not gr.Number: an empty gr.Number is sent as 0, and empty must mean random.
                     seed = gr.Textbox("" if defaults.seed is None else str(defaults.seed), label="Seed",
                                       placeholder="random", info=info["seed"] + "; empty draws one at random")

@@ -14,10 +14,41 @@ import torchaudio.functional as AF
 
 # soundfile reads these; anything else is refused with a message that lists them.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+# What `save_audio` writes, by the file name's suffix: (soundfile format, subtype).
+OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+# Files are created with the permissions the user's umask gives, as open() would; mkstemp alone
+# gives 0600. Read once: os.umask can only be read by setting it, which is not thread-safe later.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class AudioError(ValueError):
     """Audio that cannot be used: unreadable, empty, silent, too short or of the wrong shape."""
+
+
+def _unreadable(path: Path, err: Exception) -> AudioError:
+    return AudioError(f"cannot read audio file {path}: {err}. Accepted formats: {', '.join(AUDIO_SUFFIXES)}")
+
+
+def audio_duration(path: str | os.PathLike) -> float:
+    """Seconds of audio in a file, from its header (nothing is decoded); AudioError if it is not audio."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    try:
+        info = sf.info(str(path))
+    except Exception as err:  # soundfile raises several types for corrupt or unknown formats
+        raise _unreadable(path, err) from None
+    return info.frames / info.samplerate
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """`path` if `save_audio` can write its format (by suffix), else AudioError listing the accepted ones."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise AudioError(f"cannot write audio as {path.suffix or '(no suffix)'!r} ({path.name}); "
+                         f"name the output file with one of {', '.join(OUTPUT_FORMATS)}")
+    return path
 
 
 def load_audio(path: str | os.PathLike, target_sr: int | None = None) -> tuple[torch.Tensor, int]:
@@ -32,9 +63,7 @@ def load_audio(path: str | os.PathLike, target_sr: int | None = None) -> tuple[t
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (T, C)
     except Exception as err:  # soundfile raises several types for corrupt or unknown formats
-        raise AudioError(
-            f"cannot read audio file {path}: {err}. Accepted formats: {', '.join(AUDIO_SUFFIXES)}"
-        ) from None
+        raise _unreadable(path, err) from None
     if data.shape[0] == 0:
         raise AudioError(f"audio file {path} is empty (0 samples)")
     wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
@@ -104,6 +133,7 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -113,7 +143,8 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 
 
 def save_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> None:
-    """Write a mono `(T,)` waveform as 16-bit PCM WAV (or FLAC by suffix), atomically."""
+    """Write a mono `(T,)` waveform, atomically, in the format its suffix names (`OUTPUT_FORMATS`: 16-bit WAV or
+    FLAC, Ogg Vorbis); any other suffix raises AudioError."""
+    fmt, subtype = OUTPUT_FORMATS[check_output_path(path).suffix.lower()]
     data = to_mono(wav.detach().float().cpu()).clamp(-1.0, 1.0).numpy()
-    fmt = "FLAC" if Path(path).suffix.lower() == ".flac" else "WAV"
-    atomic_write(path, lambda tmp: sf.write(tmp, data, sample_rate, subtype="PCM_16", format=fmt))
+    atomic_write(path, lambda tmp: sf.write(tmp, data, sample_rate, subtype=subtype, format=fmt))

@@ -1,10 +1,12 @@
 """Finding checkpoints (local path or hub) and reading the released WavCube Lightning checkpoints."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 # Released key prefix → ours. Only what inference needs is kept: the frozen teacher WavLM and the
 # stage-1 semantic decoder (dec_projection, dec_transformer) are training-only.
@@ -66,6 +68,38 @@ def resolve(path_or_repo_id: str | os.PathLike, subfolder: str | None = None, re
     if not ckpts:
         raise CheckpointError(f"{root} holds neither config.json nor a .ckpt file (a codec checkpoint)")
     return ckpts[-1]
+
+
+def read_config(path: Path, what: str) -> dict:
+    """A checkpoint's `config.json` as a dict; a missing, unreadable or malformed one raises CheckpointError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{what} file {path} is broken: {type(err).__name__}: {err}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{what} file {path} is broken: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_safetensors(path: Path, what: str, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """All tensors of a `.safetensors` file; a truncated or corrupted one raises CheckpointError naming it."""
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as err:  # safetensors raises its own SafetensorError (not an OSError) for bad headers
+        raise CheckpointError(f"{what} file {path} is broken (truncated or corrupted?): "
+                              f"{type(err).__name__}: {err}") from None
+
+
+def read_released(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The `state_dict` of a released Lightning `.ckpt`; an unreadable file raises CheckpointError naming it."""
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # a truncated zip or pickle: RuntimeError, UnpicklingError, EOFError, ...
+        raise CheckpointError(f"codec checkpoint file {path} is broken (truncated or corrupted?): "
+                              f"{type(err).__name__}: {err}") from None
+    if not isinstance(raw, dict) or "state_dict" not in raw:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint with a 'state_dict'")
+    return raw["state_dict"]
 
 
 def convert_released_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .audio import AUDIO_SUFFIXES, AudioError, atomic_write, load_audio, save_audio
-from .checkpoint import CheckpointError
+from .audio import AUDIO_SUFFIXES, AudioError, atomic_write, check_output_path, load_audio, save_audio
+from .checkpoint import CheckpointError, read_config
 from .model import WavCube, WavCubeConfig
 
 DEFAULT_CHECKPOINT = "yhaha/WavCube"  # the released checkpoints on the Hugging Face Hub
@@ -71,9 +71,7 @@ def read_latent(path: Path, latent_dim: int) -> torch.Tensor:
 def load_codec(args: argparse.Namespace) -> WavCube:
     config = None
     if args.config:
-        import json
-
-        config = WavCubeConfig.from_dict(json.loads(Path(args.config).read_text()))
+        config = WavCubeConfig.from_dict(read_config(Path(args.config), "codec config"))
     subfolder = codec_subfolder(args.checkpoint, args.subfolder)
     codec = WavCube.from_pretrained(args.checkpoint, config=config, subfolder=subfolder)
     return codec.to(pick_device(args.device))
@@ -92,6 +90,8 @@ def run_encode(args: argparse.Namespace) -> None:
 
 def run_decode(args: argparse.Namespace) -> None:
     jobs = pairs(Path(args.input), Path(args.output), (".pt",), ".wav")
+    for _, dst in jobs:
+        check_output_path(dst)
     codec = load_codec(args)
     for src, dst in tqdm(jobs, desc="decode", unit="file", disable=len(jobs) == 1):
         latent = read_latent(src, codec.latent_dim)

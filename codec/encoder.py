@@ -89,13 +89,14 @@ class WavCubeEncoder(nn.Module):
         """Latent frames for clips of `lengths` samples."""
         return self.wavlm._get_feat_extract_output_lengths(lengths).long()
 
-    def features(self, wav: torch.Tensor, lengths: torch.Tensor,
-                 wavlm: WavLMModel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def features(self, wav: torch.Tensor, lengths: torch.Tensor, wavlm: WavLMModel | None = None,
+                 normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """WavLM's `last_hidden_state` `(B, N, hidden)` and the frame mask `(B, N)`.
 
-        `wavlm` replaces the encoder's own WavLM (codec training runs a frozen teacher this way).
+        `wavlm` replaces the encoder's own WavLM (codec training runs a frozen teacher this way);
+        `normalize=False` skips the input normalisation, for a window of a clip normalised as a whole.
         """
-        if self.config.normalize_input:
+        if self.config.normalize_input and normalize:
             wav = normalize_clips(wav, lengths)
         sample_mask = length_mask(lengths, wav.shape[1])
         frames = self.num_frames(lengths)
@@ -111,6 +112,7 @@ class WavCubeEncoder(nn.Module):
         """WavLM features `(B, N, hidden)` → latent `(B, N, latent_dim)` (zero on padded frames)."""
         return self.bottleneck(run_wavlm_layers(self.layers, hidden, mask)) * mask[..., None]
 
-    def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden, mask = self.features(wav, lengths)
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor,
+                normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, mask = self.features(wav, lengths, normalize=normalize)
         return self.project(hidden, mask), mask

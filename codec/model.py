@@ -9,18 +9,23 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from . import windows
 from .audio import atomic_write, prepare_clips
-from .checkpoint import CheckpointError, convert_released_state_dict, resolve
+from .checkpoint import (CheckpointError, convert_released_state_dict, read_config, read_released, read_safetensors,
+                         resolve)
 from .decoder import DecoderConfig, WavCubeDecoder
-from .encoder import EncoderConfig, WavCubeEncoder
+from .encoder import EncoderConfig, WavCubeEncoder, normalize_clips
 from .spec import CodecSpec
+from .transformer import length_mask
+from .windows import decode_windows, encode_windows
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+WAVLM_FIELD = 400  # samples under WavLM's first frame (25 ms); later frames start every 320 samples
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,13 @@ class WavCubeConfig:
                 f"unsupported codec config (model_type={d.get('model_type')!r}, format_version={version!r}); "
                 f"this version of cubetts reads model_type 'wavcube', format_version {FORMAT_VERSION}"
             )
-        dec = dict(d["decoder"])
-        dec["vocoder_window"] = tuple(dec["vocoder_window"])
-        return cls(encoder=EncoderConfig(**d["encoder"]), decoder=DecoderConfig(**dec), sample_rate=d["sample_rate"])
+        try:
+            dec = dict(d["decoder"])
+            dec["vocoder_window"] = tuple(dec["vocoder_window"])
+            return cls(encoder=EncoderConfig(**d["encoder"]), decoder=DecoderConfig(**dec),
+                       sample_rate=d["sample_rate"])
+        except (KeyError, TypeError, ValueError) as err:  # a missing, unknown or malformed field
+            raise CheckpointError(f"malformed codec config: {type(err).__name__}: {err}") from None
 
 
 class WavCube(nn.Module):
@@ -107,8 +116,7 @@ class WavCube(nn.Module):
         Accepted: `(T,)` one mono clip; `(B, T)` a batch of mono clips; `(B, C, T)` a batch of
         C-channel clips (downmixed); a list of `(T,)` or `(C, T)` clips of any lengths.
         """
-        # WavLM's first frame needs 25 ms
-        out = prepare_clips(wav, sample_rate, self.sample_rate, min_seconds=400 / self.sample_rate)
+        out = prepare_clips(wav, sample_rate, self.sample_rate, min_seconds=WAVLM_FIELD / self.sample_rate)
         lengths = torch.tensor([len(c) for c in out])
         batch = torch.nn.utils.rnn.pad_sequence(out, batch_first=True)  # (B, T_max)
         return batch.to(self.device), lengths.to(self.device)
@@ -119,9 +127,29 @@ class WavCube(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveform(s) at any rate → `(latent: (B, N, 128) float32, mask: (B, N) bool, True = valid)`."""
         batch, lengths = self.prepare(wav, sample_rate)
+        frames = self.encoder.num_frames(lengths)
         with self._autocast():
-            latent, mask = self.encoder(batch, lengths)
+            if int(frames.max()) <= windows.WINDOW_FRAMES:
+                latent, mask = self.encoder(batch, lengths)
+            else:  # long audio: window by window (codec/windows.py), memory bounded by a window
+                latent, mask = self._encode_long(batch, lengths, frames)
         return latent.float(), mask
+
+    def _encode_long(self, batch: torch.Tensor, lengths: torch.Tensor,
+                     frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        latent = torch.zeros(len(batch), int(frames.max()), self.latent_dim, device=batch.device)
+        for i in range(len(batch)):
+            wav = batch[i: i + 1, : int(lengths[i])]  # (1, T_i)
+            if self.config.encoder.normalize_input:  # the whole clip's statistics, as one pass would use
+                wav = normalize_clips(wav, lengths[i: i + 1])
+
+            def encode(piece: torch.Tensor) -> torch.Tensor:
+                lengths = torch.tensor([piece.shape[1]], device=piece.device)
+                return self.encoder(piece, lengths, normalize=False)[0]
+
+            latent[i, : int(frames[i])] = encode_windows(encode, wav[0], int(frames[i]), self.hop_length,
+                                                         WAVLM_FIELD)
+        return latent, length_mask(frames, latent.shape[1])
 
     def decode(self, latent: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """`latent: (B, N, 128)` or `(N, 128)`, `mask: (B, N)` → `wav: (B, 320 N)` at 16 kHz, zero past each clip.
@@ -142,7 +170,15 @@ class WavCube(nn.Module):
         if latent.is_inference():  # straight from encode(): autograd cannot record inference tensors
             latent, mask = latent.clone(), None if mask is None else mask.clone()
         with self._autocast():
-            return self.decoder(latent, mask).float()
+            if latent.shape[1] <= windows.WINDOW_FRAMES:
+                return self.decoder(latent, mask).float()
+            # long latents: window by window (codec/windows.py), memory bounded by a window
+            lengths = mask.sum(1) if mask is not None else torch.full((len(latent),), latent.shape[1])
+            spf = self.hop_length
+            wav = torch.zeros(len(latent), latent.shape[1] * spf, device=latent.device)
+            for i, n in enumerate(lengths.tolist()):
+                wav[i, : n * spf] = decode_windows(lambda piece: self.decoder(piece).float(), latent[i, :n], spf)
+            return wav
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` and `model.safetensors` (each atomically) into `directory`."""
@@ -168,14 +204,17 @@ class WavCube(nn.Module):
             cfg_file = path / CONFIG_NAME
             if not cfg_file.is_file() or not (path / WEIGHTS_NAME).is_file():
                 raise CheckpointError(f"{path} holds no {CONFIG_NAME} + {WEIGHTS_NAME} (a saved cubetts codec)")
-            model = cls(config or WavCubeConfig.from_dict(json.loads(cfg_file.read_text())))
-            state = load_file(str(path / WEIGHTS_NAME), device=str(map_location))
-        else:
+            if config is None:
+                saved = read_config(cfg_file, "codec checkpoint")
+                try:
+                    config = WavCubeConfig.from_dict(saved)
+                except CheckpointError as err:
+                    raise CheckpointError(f"codec checkpoint file {cfg_file} is broken: {err}") from None
+            model = cls(config)
+            state = read_safetensors(path / WEIGHTS_NAME, "codec checkpoint", map_location)
+        else:  # read before building: a broken file is reported without first building a 300M-parameter model
+            state = convert_released_state_dict(read_released(path, map_location))
             model = cls(config or WavCubeConfig.base())
-            raw = torch.load(path, map_location=map_location, weights_only=False)
-            if not isinstance(raw, dict) or "state_dict" not in raw:
-                raise CheckpointError(f"{path} is not a Lightning checkpoint with a 'state_dict'")
-            state = convert_released_state_dict(raw["state_dict"])
         load_strict(model, state, str(path))
         local = Path(path_or_repo_id).expanduser()
         model.source = str(local.resolve()) if local.exists() else str(path_or_repo_id)

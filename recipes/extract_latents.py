@@ -5,7 +5,8 @@
 
 The manifest is cut into shards of `--shard-size` utterances in manifest order; process r of w
 encodes shards r, r + w, …. A shard file appears only when complete, so a rerun skips finished
-shards and redoes the rest. When all are done, the main process writes `stats.safetensors`.
+shards and redoes the rest; a shard counts as finished only when its checksum verifies, so a truncated
+or corrupted one is named and redone. When all are done, the main process writes `stats.safetensors`.
 
 Latents are computed in float32 (no bf16 autocast, no TF32 matmuls or convolutions): they are the TTS
 model's targets for every epoch, and bf16 moves them by up to 5 % relative, for a one-time saving.
@@ -29,8 +30,9 @@ from tqdm import tqdm  # noqa: E402
 
 from codec import open_codec  # noqa: E402
 from codec.audio import atomic_write, load_audio  # noqa: E402
-from recipes.manifest import Utterance, read_manifest  # noqa: E402
-from recipes.shards import STATS_NAME, compute_stats, save_stats, shard_path, write_shard  # noqa: E402
+from recipes.manifest import SKIP_BAD_LINES_HELP, Utterance, read_manifest  # noqa: E402
+from recipes.shards import (STATS_NAME, ShardError, compute_stats, save_stats, shard_path, verify_shard,  # noqa: E402
+                            write_shard)
 
 PLAN_NAME = "extract.json"
 
@@ -85,15 +87,30 @@ def _record_plan(out: Path, plan: dict, accelerator: Accelerator) -> None:
         raise ValueError(f"{out} holds shards of another extraction ({saved}); use a new --out folder")
 
 
+def _finished(path: Path) -> bool:
+    """A shard counts as done only when it verifies; a broken one is reported, deleted, and redone."""
+    if not path.is_file():
+        return False
+    try:
+        verify_shard(path)
+    except ShardError as err:
+        print(f"{err}: redoing it", flush=True)
+        path.unlink(missing_ok=True)
+        (path.parent / STATS_NAME).unlink(missing_ok=True)  # computed from the broken shard
+        return False
+    return True
+
+
 def extract(manifest: str | Path, codec_path: str, out: str | Path, shard_size: int = 1000,
-            batch_seconds: float = 300.0, workers: int = 4, cpu: bool = False, **codec_kwargs) -> None:
+            batch_seconds: float = 300.0, workers: int = 4, cpu: bool = False, skip_bad_lines: bool = False,
+            **codec_kwargs) -> None:
     """Encode every utterance of `manifest` into shards in `out`; see the module docstring.
 
     `codec_path` is anything `codec.open_codec` takes; `codec_kwargs` its `subfolder` and `revision`.
     """
+    utts = read_manifest(manifest, skip_bad_lines)  # first: bad lines are reported before any work
     accelerator = Accelerator(cpu=cpu)
     out = Path(out)
-    utts = read_manifest(manifest)
     if not utts:
         raise ValueError(f"{manifest} lists no utterances")
     shards = [utts[i:i + shard_size] for i in range(0, len(utts), shard_size)]
@@ -102,7 +119,7 @@ def extract(manifest: str | Path, codec_path: str, out: str | Path, shard_size: 
                        "shards": len(shards), "codec": str(codec_path)}, accelerator)
 
     mine = [k for k in range(accelerator.process_index, len(shards), accelerator.num_processes)
-            if not shard_path(out, k).is_file()]
+            if not _finished(shard_path(out, k))]
     if mine:
         codec = open_codec(codec_path, device=accelerator.device, **codec_kwargs).eval()
         codec.bf16 = False  # WavCube autocasts to bf16 on CUDA; the mel codec is float32 throughout
@@ -154,9 +171,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="audio per encoder batch, padding included (default: %(default)s)")
     p.add_argument("--workers", type=int, default=4, help="audio-reading processes (default: %(default)s)")
     p.add_argument("--cpu", action="store_true", help="encode on the CPU even where CUDA is available")
+    p.add_argument("--skip-bad-lines", action="store_true", help=SKIP_BAD_LINES_HELP)
     args = p.parse_args(argv)
     kwargs = {"subfolder": args.subfolder, "revision": args.revision}
-    extract(args.manifest, args.codec, args.out, args.shard_size, args.batch_seconds, args.workers, args.cpu, **kwargs)
+    extract(args.manifest, args.codec, args.out, args.shard_size, args.batch_seconds, args.workers, args.cpu,
+            args.skip_bad_lines, **kwargs)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ the folder holding the audio.
 """
 from __future__ import annotations
 
-import csv
+import math
 import os
 import random
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -128,12 +129,63 @@ def write_manifest(path: str | os.PathLike, utts: Iterable[Utterance]) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(rows) + "\n", encoding="utf-8"))
 
 
-def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+SKIP_BAD_LINES_HELP = "leave out bad manifest lines (each is reported) instead of stopping before any work"
+
+
+class ManifestError(ValueError):
+    """A manifest with bad lines; the message lists each one's line number and reason."""
+
+
+def read_manifest(path: str | os.PathLike, skip_bad_lines: bool = False) -> list[Utterance]:
+    """Every utterance of a manifest, each line checked before any work starts.
+
+    A line needs five tab-separated columns, a non-empty id and text, a finite positive duration and
+    an audio file that exists. Bad lines raise one ManifestError listing all of them (line number
+    and reason), or, with `skip_bad_lines`, are left out and reported on stderr.
+    """
     path = Path(path)
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise ValueError(f"{path} is not a manifest: expected the header {' '.join(COLUMNS)}, "
-                             f"got {reader.fieldnames}")
-        return [Utterance(r["id"], str(path.parent / r["path"]), float(r["duration"]), r["speaker"], r["text"])
-                for r in reader]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ManifestError(f"cannot read manifest {path}: {err}") from None
+    if not lines or tuple(lines[0].split("\t")) != COLUMNS:
+        raise ManifestError(f"{path} is not a manifest: expected the header {' '.join(COLUMNS)} (tab-separated), "
+                            f"got {lines[0] if lines else 'an empty file'!r}")
+    utts, bad = [], []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        utt, problem = _parse_line(line, path.parent)
+        if problem:
+            bad.append(f"line {number}: {problem}")
+        else:
+            utts.append(utt)
+    if bad:
+        shown = "\n  ".join(bad[:50]) + (f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else "")
+        report = f"{path}: {len(bad)} bad line{'s' if len(bad) > 1 else ''} of {len(lines) - 1}:\n  {shown}"
+        if not skip_bad_lines:
+            raise ManifestError(f"{report}\nFix them, or pass --skip-bad-lines to leave them out.")
+        print(f"skipping {report}", file=sys.stderr, flush=True)
+    return utts
+
+
+def _parse_line(line: str, root: Path) -> tuple[Utterance | None, str | None]:
+    """(utterance, None) for a good line, (None, the reason) for a bad one."""
+    fields = line.split("\t")
+    if len(fields) != len(COLUMNS):
+        return None, f"expected {len(COLUMNS)} tab-separated columns ({' '.join(COLUMNS)}), found {len(fields)}"
+    uid, audio, duration, speaker, text = fields
+    if not uid.strip():
+        return None, "empty id"
+    try:
+        seconds = float(duration)
+    except ValueError:
+        return None, f"duration {duration!r} is not a number"
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None, f"duration {duration!r} must be a positive number of seconds"
+    if not text.strip():
+        return None, "empty text"
+    full = root / audio
+    if not full.is_file():
+        return None, f"audio file not found: {full}"
+    return Utterance(uid, str(full), seconds, speaker, text), None

@@ -19,6 +19,7 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 from .checkpoint import list_checkpoints, load_training_state, save_checkpoint
 from .config import check_config, record_config
@@ -74,6 +75,7 @@ class Run:
         self.barrier()
         check_config(self.dir, config)
         self.writer: SummaryWriter | None = None
+        self.bar: tqdm | None = None
         self._stop = False
         self._old_handlers: dict[int, Any] = {}
 
@@ -95,6 +97,8 @@ class Run:
             signal.signal(sig, handler)
         if self.writer is not None:
             self.writer.close()
+        if self.bar is not None:
+            self.bar.close()
 
     def _on_signal(self, signum: int, frame) -> None:
         if self._stop and signum == signal.SIGINT:
@@ -113,22 +117,30 @@ class Run:
         """`(folder, training state, this process's RNG states)` of the newest checkpoint, or None."""
         found = list_checkpoints(self.checkpoints)
         if not found:
+            self.accelerator.print(f"starting a new run in {self.dir}")
             return None
         state, rng = load_training_state(found[-1], self.rank)
+        self.accelerator.print(f"resuming {self.dir} from step {state['step']} ({found[-1]})")
         if rng is None:
             self.accelerator.print(f"warning: {found[-1]} has no RNG state for process {self.rank} (was the run "
                                    f"started with another number of processes?); the run goes on, not exactly")
         return found[-1], state, rng
 
-    def open_logs(self, step: int) -> None:
-        """TensorBoard writer (main process). Events after `step` from an interrupted run are dropped."""
+    def open_logs(self, step: int, total: int | None = None) -> None:
+        """TensorBoard writer and a progress bar to `total` steps (main process). Events after `step` from an
+        interrupted run are dropped."""
         if self.is_main:
             self.writer = SummaryWriter(str(self.dir / "logs"), purge_step=step + 1 if step else None)
+            self.bar = tqdm(total=total, initial=step, unit="step", desc="train", dynamic_ncols=True)
 
     def log(self, scalars: dict[str, float], step: int) -> None:
+        """To TensorBoard, and the losses beside the progress bar."""
         if self.writer is not None:
             for key, value in scalars.items():
                 self.writer.add_scalar(key, value, step)
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in scalars.items() if "loss" in k})
 
     def log_audio(self, tag: str, wav: torch.Tensor, step: int, sample_rate: int) -> None:
         if self.writer is not None:

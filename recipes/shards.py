@@ -9,6 +9,7 @@ its metadata the `CodecSpec` of the codec that made the latents (the trained mod
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -38,27 +39,66 @@ def list_shards(directory: str | os.PathLike) -> list[Path]:
     return shards
 
 
+class ShardError(ValueError):
+    """A shard that is truncated, corrupted or incomplete; the message names the file."""
+
+
+def _checksum(latents: torch.Tensor) -> str:
+    return hashlib.sha256(latents.contiguous().numpy().tobytes()).hexdigest()
+
+
 def write_shard(path: str | os.PathLike, ids: list[str], latents: list[torch.Tensor], texts: list[str],
                 speakers: list[str]) -> None:
-    """Write one shard atomically: `latents[i]: (N_i, D)` for utterance `ids[i]`."""
+    """Write one shard atomically: `latents[i]: (N_i, D)` for utterance `ids[i]`, with the latents' SHA-256
+    in its metadata (see `verify_shard`)."""
     if not (len(ids) == len(latents) == len(texts) == len(speakers)):
         raise ValueError("ids, latents, texts and speakers differ in length")
     tensors = {"latents": torch.cat([x.float().cpu() for x in latents]).contiguous(),
                "lengths": torch.tensor([x.shape[0] for x in latents], dtype=torch.long)}
     meta = {"format_version": FORMAT_VERSION, "ids": json.dumps(ids), "texts": json.dumps(texts),
-            "speakers": json.dumps(speakers)}
+            "speakers": json.dumps(speakers), "sha256": _checksum(tensors["latents"])}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def read_index(path: str | os.PathLike) -> dict:
-    """A shard's `ids`, `texts`, `speakers` (lists) and `lengths` (list of frame counts), without its latents."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path} is not a latent shard of format {FORMAT_VERSION}")
-        lengths = f.get_tensor("lengths").tolist()
-    return {"ids": json.loads(meta["ids"]), "texts": json.loads(meta["texts"]),
-            "speakers": json.loads(meta["speakers"]), "lengths": lengths}
+    """A shard's `ids`, `texts`, `speakers` (lists) and `lengths` (list of frame counts), without its latents.
+
+    Checks what can be checked without reading the latents (header, metadata, counts); ShardError names a
+    shard that fails."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ShardError(f"latent shard {path} is not of format {FORMAT_VERSION}")
+            lengths = f.get_tensor("lengths").tolist()
+            frames = f.get_slice("latents").get_shape()[0]
+        index = {"ids": json.loads(meta["ids"]), "texts": json.loads(meta["texts"]),
+                 "speakers": json.loads(meta["speakers"]), "lengths": lengths}
+    except ShardError:
+        raise
+    except Exception as err:  # safetensors' own error for a truncated file, bad JSON, a missing key
+        raise ShardError(f"latent shard {path} is broken (truncated or corrupted?): {type(err).__name__}: {err}. "
+                         f"Delete it and rerun recipes/extract_latents.py to redo it.") from None
+    if sum(lengths) != frames or not len(index["ids"]) == len(lengths) == len(index["texts"]):
+        raise ShardError(f"latent shard {path} is inconsistent: {len(index['ids'])} ids, {len(lengths)} lengths "
+                         f"summing to {sum(lengths)} frames, {frames} frames stored")
+    return index
+
+
+def verify_shard(path: str | os.PathLike) -> None:
+    """Raise ShardError unless the shard is complete: readable, consistent, and its latents match the SHA-256
+    recorded when it was written (reads the whole file)."""
+    read_index(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            recorded = (f.metadata() or {}).get("sha256")
+            latents = f.get_tensor("latents")
+    except Exception as err:
+        raise ShardError(f"latent shard {path} is broken: {type(err).__name__}: {err}") from None
+    if recorded is None:
+        raise ShardError(f"latent shard {path} has no checksum (written by an older version)")
+    if _checksum(latents) != recorded:
+        raise ShardError(f"latent shard {path} is corrupted: its latents do not match their recorded checksum")
 
 
 def compute_stats(shards: list[Path]) -> LatentNorm:
@@ -128,7 +168,11 @@ class LatentDataset(Dataset):
         s, start, n = self.items[i]
         if s not in self._open:
             self._open[s] = safe_open(str(self.shards[s]), framework="pt")
-        latent = self._open[s].get_slice("latents")[start:start + n]  # (N_i, D)
+        try:
+            latent = self._open[s].get_slice("latents")[start:start + n]  # (N_i, D)
+        except Exception as err:  # a shard damaged after the dataset was indexed
+            raise ShardError(f"latent shard {self.shards[s]}: cannot read utterance {self.ids[i]}: "
+                             f"{type(err).__name__}: {err}") from None
         return {"id": self.ids[i], "text": self.texts[i], "latent": latent}
 
     def __getstate__(self) -> dict:  # open files do not cross into worker processes

@@ -30,7 +30,7 @@ from codec.semantic import CodecTrainingConfig, CodecTrainingModel  # noqa: E402
 from recipes.checkpoint import list_checkpoints, set_rng_state  # noqa: E402
 from recipes.config import resolve_config  # noqa: E402
 from recipes.crops import CropDataset  # noqa: E402
-from recipes.manifest import read_manifest  # noqa: E402
+from recipes.manifest import SKIP_BAD_LINES_HELP, read_manifest  # noqa: E402
 from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
 from recipes.sampler import fixed_batches  # noqa: E402
 
@@ -90,9 +90,10 @@ def _stage1_state(path: Path) -> dict:
 
 
 def train(config: CodecTrainConfig, manifest: str | Path, run_dir: str | Path, stage1: str | Path | None = None,
-          until_step: int | None = None, cpu: bool = False) -> list[float]:
+          until_step: int | None = None, cpu: bool = False, skip_bad_lines: bool = False) -> list[float]:
     """Train (or resume) in `run_dir`; returns this process's generator loss at each step it ran."""
     stage = config.model.stage
+    utts = read_manifest(manifest, skip_bad_lines)  # first: bad lines are reported before any model is built
     with Run(run_dir, config, config.mixed_precision, cpu) as run:
         acc = run.accelerator
         set_seed(config.seed)
@@ -122,10 +123,9 @@ def train(config: CodecTrainConfig, manifest: str | Path, run_dir: str | Path, s
             opt_g.load_state_dict(state["opt_generator"])
             opt_d.load_state_dict(state["opt_discriminators"])
         gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
-        utts = read_manifest(manifest)
         sample_rate = config.model.codec.sample_rate
         dataset = CropDataset([u.path for u in utts], int(config.crop_seconds * sample_rate), sample_rate, config.seed)
-        run.open_logs(step)
+        run.open_logs(step, config.max_steps)
         if resumed is not None and rng is not None:
             set_rng_state(rng)
         else:
@@ -187,9 +187,10 @@ def main(argv: list[str] | None = None) -> None:
     p = run_parser(__doc__, PRESETS)
     p.add_argument("--manifest", required=True, help="training audio: a manifest from recipes/prepare_data.py")
     p.add_argument("--stage1", default=None, help="stage 2: the stage-1 run folder or checkpoint to start from")
+    p.add_argument("--skip-bad-lines", action="store_true", help=SKIP_BAD_LINES_HELP)
     args = p.parse_args(argv)
     config = resolve_config(CodecTrainConfig, args.config, PRESETS, Path(args.run_dir))
-    train(config, args.manifest, args.run_dir, args.stage1, args.until_step, args.cpu)
+    train(config, args.manifest, args.run_dir, args.stage1, args.until_step, args.cpu, args.skip_bad_lines)
 
 
 if __name__ == "__main__":

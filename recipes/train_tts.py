@@ -208,7 +208,7 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
             sample_codec = load_codec(record, run.device)
         if sample_codec is not None:
             sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
-        run.open_logs(step)
+        run.open_logs(step, config.max_steps)
         # Random states last: everything above (building the sampling codec included) may draw from them.
         if resumed is not None and rng is not None:
             set_rng_state(rng)

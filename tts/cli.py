@@ -6,13 +6,15 @@ import logging
 import os
 import sys
 
-from codec.audio import AudioError, save_audio
+from tqdm import tqdm
+
+from codec.audio import OUTPUT_FORMATS, AudioError, check_output_path, save_audio
 from codec.checkpoint import CheckpointError
 from codec.cli import DEFAULT_CHECKPOINT as DEFAULT_CODEC
 from codec.cli import DEFAULT_SUBFOLDER as DEFAULT_CODEC_SUBFOLDER
 from codec.cli import codec_subfolder, pick_device
 
-from .asr import DEFAULT_ASR_MODEL
+from .asr import DEFAULT_ASR_MODEL, ASRUnavailable
 from .options import add_option_arguments, options_from_args
 from .text import TextError
 
@@ -24,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", required=True, help="text to speak")
     p.add_argument("--ref", required=True, help="reference audio file (its voice is copied)")
     p.add_argument("--ref-text", help="transcript of the reference; transcribed by the ASR when omitted")
-    p.add_argument("--out", required=True, help="output .wav (or .flac) file")
+    p.add_argument("--out", required=True,
+                   help=f"output file; its suffix sets the format ({', '.join(OUTPUT_FORMATS)})")
     p.add_argument("--model", default=os.environ.get("CUBETTS_TTS"), required="CUBETTS_TTS" not in os.environ,
                    help="TTS model directory or hub id (env CUBETTS_TTS)")
     p.add_argument("--codec", default=os.environ.get("CUBETTS_CODEC") or None,
@@ -41,11 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 def run_synth(args: argparse.Namespace) -> None:
     from .synthesizer import Synthesizer
 
-    options = options_from_args(args)  # before loading models: bad options fail fast
+    options = options_from_args(args)  # before loading models: bad options or output name fail fast
+    check_output_path(args.out)
     subfolder = codec_subfolder(args.codec, args.codec_subfolder) if args.codec else None
     tts = Synthesizer.from_pretrained(args.model, args.codec, pick_device(args.device), args.asr_model,
                                       options, subfolder=subfolder)
-    wav, sr = tts.synthesize(args.text, args.ref, ref_text=args.ref_text)
+    with tqdm(unit="piece", desc="synthesize", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        wav, sr = tts.synthesize(args.text, args.ref, ref_text=args.ref_text, progress=progress)
     save_audio(args.out, wav, sr)
     print(f"wrote {args.out}: {wav.shape[0] / sr:.2f} s at {sr} Hz")
 
@@ -55,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         run_synth(args)
-    except (TextError, AudioError, CheckpointError, ValueError, OSError) as err:
+    except (TextError, AudioError, ASRUnavailable, CheckpointError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from codec.audio import atomic_write
-from codec.checkpoint import CheckpointError, fetch
+from codec.checkpoint import CheckpointError, fetch, read_config, read_safetensors
 from codec.model import load_strict
 from codec.spec import CodecSpec
 
@@ -188,14 +188,19 @@ class TTSModel(nn.Module):
         from . import f5  # it builds on this module
 
         directory = f5.converted(path, subfolder) if f5.is_f5_source(path) else _resolve(path, subfolder)
-        meta = json.loads((directory / CONFIG_NAME).read_text())
+        meta = read_config(directory / CONFIG_NAME, "TTS model")
         if not (directory / WEIGHTS_NAME).is_file():
             raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
         if meta.get("model_type") != MODEL_TYPE or meta.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(f"{directory} holds model_type={meta.get('model_type')!r} format_version="
                              f"{meta.get('format_version')!r}; expected {MODEL_TYPE!r} version {FORMAT_VERSION}")
-        model = cls(TTSConfig.from_dict(meta["config"]))
-        load_strict(model, load_file(str(directory / WEIGHTS_NAME)), str(directory))
+        try:
+            config = TTSConfig.from_dict(meta["config"])
+        except (KeyError, TypeError, ValueError) as err:  # a missing, unknown or malformed field
+            raise CheckpointError(f"TTS model file {directory / CONFIG_NAME} is broken: malformed config: "
+                                  f"{type(err).__name__}: {err}") from None
+        model = cls(config)
+        load_strict(model, read_safetensors(directory / WEIGHTS_NAME, "TTS model"), str(directory))
         return model.to(device).eval()
 
 

@@ -162,6 +162,8 @@ class Synthesizer:
         normalized = []
         for i, text in enumerate(texts):  # text errors first: they are cheaper to find than audio ones
             try:
+                if isinstance(text, str) and len(text) > opts.max_chars:
+                    raise TextError(f"text is {len(text)} characters long; the limit is max_chars={opts.max_chars}")
                 normalized.append(self._checked_text(text))
             except TextError as err:
                 raise TextError(f"text {i}: {err}" if len(texts) > 1 else str(err)) from None

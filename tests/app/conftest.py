@@ -62,15 +62,16 @@ def status() -> ModelStatus:
 
 @pytest.fixture(scope="session")
 def refs(tmp_path_factory) -> dict:
-    """Reference uploads by kind: good, silent, short, unreadable, wrong type."""
+    """Reference uploads by kind: good, silent, short, unreadable, wrong type, too long."""
     d = tmp_path_factory.mktemp("refs")
     files = {"good": d / "voice.wav", "silent": d / "silence.wav", "short": d / "short.wav",
-             "unreadable": d / "broken.wav", "wrong_type": d / "notes.txt"}
+             "unreadable": d / "broken.wav", "wrong_type": d / "notes.txt", "long": d / "long.wav"}
     sf.write(files["good"], voice_like(3.0).numpy(), SR)
     sf.write(files["silent"], torch.zeros(3 * SR).numpy(), SR)
     sf.write(files["short"], voice_like(0.5).numpy(), SR)
     files["unreadable"].write_bytes(b"RIFF but not really a wave file" * 10)
     files["wrong_type"].write_text("hello there, my good friend.")
+    sf.write(files["long"], voice_like(30.5).numpy(), 8000)  # 61 s at 8 kHz: over the app's upload limit
     return {k: str(v) for k, v in files.items()}
 
 

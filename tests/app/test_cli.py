@@ -60,7 +60,8 @@ def test_loads_saved_models_and_their_option_flags(launched, synthesizer, tmp_pa
     assert components["CFG strength"].value == SynthesisOptions().cfg
 
 
-@pytest.mark.parametrize("argv, message", [(["--nfe", "0"], "nfe must be a positive"),
+@pytest.mark.parametrize("argv, message", [(["--nfe", "0"], "nfe must be a whole number from 1 to 128, got 0"),
+                                           (["--seed", "-1"], "seed must be a whole number from 0"),
                                            (["--device", "cuda:7"], "CUDA is not available")])
 def test_bad_flags_fail_before_loading_anything(launched, capsys, argv, message):
     import torch

@@ -56,12 +56,16 @@ def test_remove_silence_never_lengthens(synthesizer, refs):
     ("Hello.", "short", {}, r"Reference: the reference holds 0\.\d+ s of sound .* at least 1 s is needed"),
     ("Hello.", "unreadable", {}, r"Reference: cannot read audio file broken\.wav: .*Accepted formats: \.wav"),
     ("Hello.", "wrong_type", {}, r"Reference: wrong file type '\.txt' \(notes\.txt\); use an audio file: \.wav"),
-    ("Hello.", "good", {"speed": 0}, "Settings: speed must be positive"),
-    ("Hello.", "good", {"nfe": 2.5}, "Settings: steps must be a whole number"),
-    ("Hello.", "good", {"cfg": -1}, "Settings: cfg and crossfade_seconds must be non-negative"),
+    ("Hello.", "good", {"speed": 0}, r"Settings: speed must be a number from 0\.25 to 4\.0, got 0"),
+    ("Hello.", "good", {"nfe": 2.5}, r"Settings: nfe must be a whole number from 1 to 128, got 2\.5 \(the 'steps'"),
+    ("Hello.", "good", {"nfe": float("nan")}, r"Settings: nfe must be a whole number from 1 to 128, got nan"),
+    ("Hello.", "good", {"cfg": -1}, r"Settings: cfg must be a number from 0\.0 to 10\.0, got -1 \(the 'cfg_str"),
+    ("Hello.", "good", {"cfg": float("inf")}, r"Settings: cfg must be a number .* got inf"),
+    ("Hello.", "good", {"cfg": True}, r"Settings: cfg must be a number .* got True"),
     ("Hello.", "good", {"seed": -3}, "Settings: seed must be a whole number from 0"),
-    ("Hello.", "good", {"seed": "4.5"}, "Settings: seed must be a whole number from 0"),
-    ("Hello.", "good", {"speed": "fast"}, "Settings: could not convert string to float"),
+    ("Hello.", "good", {"seed": "4.5"}, "Settings: seed must be a whole number from 0 .* got '4.5'"),
+    ("Hello.", "good", {"speed": "fast"}, "Settings: speed must be a number from 0.25 to 4.0, got 'fast'"),
+    ("Hello.", "long", {}, "Reference: the file is 61 s long; the limit is 60 s"),
 ])
 def test_bad_input_gets_a_specific_message(synthesizer, refs, text, ref, settings, message):
     with pytest.raises(gr.Error, match=message) as info:
@@ -105,6 +109,20 @@ def test_missing_checkpoint_says_what_and_how(synthesizer, tmp_path):
 def test_ready_status(status):
     assert status.ready and isinstance(status, ModelStatus)
     assert "tiny random TTS" in status.markdown() and "Not ready" not in status.markdown()
+
+
+def test_unavailable_asr_is_answered_at_once_with_what_to_do(synthesizer, refs, monkeypatch):
+    from tts.asr import WhisperTranscriber
+
+    asr = WhisperTranscriber("nobody/no-such-whisper", retry_seconds=60)
+    monkeypatch.setattr(WhisperTranscriber, "_load", lambda self: (_ for _ in ()).throw(OSError("hub unreachable")))
+    monkeypatch.setattr(synthesizer, "transcriber", asr)
+    for _ in range(2):  # the second request gets the remembered failure
+        with pytest.raises(gr.Error, match="Reference transcript: none was given, and the speech recognizer "
+                                           "'nobody/no-such-whisper' could not be loaded .*hub unreachable.*Pass "
+                                           "the reference transcript"):
+            clone_voice(synthesizer, "Hello.", refs["good"], "")
+    assert asr._failure is not None
 
 
 def test_requests_at_once_are_batched_and_each_gets_its_own_audio(synthesizer, refs):

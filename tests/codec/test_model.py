@@ -99,3 +99,43 @@ def test_decode_rejects_bad_latent(codec):
         codec.decode(torch.randn(1, 10, 64))
     with pytest.raises(ValueError, match="mask shape"):
         codec.decode(torch.randn(1, 10, 128), torch.ones(1, 9, dtype=torch.bool))
+
+
+def test_long_audio_in_windows_matches_one_pass(monkeypatch):
+    """Windows of 6 s seeing 1 s of context each side, on 20 s: within 2 % (latent) and 1 % (waveform) of the
+    largest value of one pass. The README's windows are 30 s with 5 s of context."""
+    from codec import windows
+
+    torch.manual_seed(0)
+    codec = WavCube(WavCubeConfig.tiny()).eval()
+    with torch.no_grad():  # random weights of a realistic scale: default inits leave some outputs near zero
+        for p in codec.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.05)
+    t = torch.arange(20 * 16000) / 16000
+    wav = torch.sin(2 * torch.pi * 140 * t) * 0.2 * ((t % 0.25) < 0.2) + 0.01 * torch.randn(t.shape)
+    whole, mask = codec.encode(wav, 16000)
+    with torch.no_grad():
+        audio = codec.decode(whole)
+    monkeypatch.setattr(windows, "WINDOW_FRAMES", 300)
+    monkeypatch.setattr(windows, "CONTEXT_FRAMES", 50)
+    assert len(windows.frame_spans(whole.shape[1])) == 5
+    windowed, wmask = codec.encode([wav, wav[:16000 * 5]], 16000)  # a padded batch: clip by clip
+    assert windowed.shape == (2, whole.shape[1], 128) and torch.equal(wmask[0], mask[0])
+    assert wmask[1].sum() == frames(16000 * 5) and not windowed[1, frames(16000 * 5):].any()  # padding stays zero
+    assert (windowed[0] - whole[0]).abs().max() < 0.02 * whole.abs().max()
+    with torch.no_grad():
+        decoded = codec.decode(whole)
+    assert decoded.shape == audio.shape
+    assert (decoded - audio).abs().max() < 0.01 * audio.abs().max()
+
+
+def test_window_spans_tile_the_clip():
+    from codec.windows import frame_spans
+
+    for n in (1, 1500, 1501, 4000, 9999):
+        spans = frame_spans(n, 1500, 250)
+        assert spans[0][2] == 0 and spans[-1][3] == n
+        assert all(a[3] == b[2] for a, b in zip(spans, spans[1:]))  # kept parts tile [0, n)
+        assert all(e - s <= 1500 and s <= ks and ke <= e for s, e, ks, ke in spans)
+        assert all(ks - s == 250 for s, _, ks, _ in spans[1:]) and all(e - ke == 250 for _, e, _, ke in spans[:-1])

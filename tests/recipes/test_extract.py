@@ -10,8 +10,8 @@ import torch
 from codec import WavCube, load_audio
 from recipes.extract_latents import extract
 from recipes.manifest import read_manifest
-from recipes.shards import (LatentDataset, compute_stats, list_shards, load_codec_spec, load_stats, read_index,
-                            shard_path)
+from recipes.shards import (LatentDataset, ShardError, compute_stats, list_shards, load_codec_spec, load_stats,
+                            read_index, shard_path, verify_shard)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,3 +106,24 @@ def test_mel_extraction_records_the_mel_codec(clips_manifest, tiny_vocos, tmp_pa
     assert data[0]["latent"].shape == (samples_24k // 256 + 1, 100)
     spec = load_codec_spec(tmp_path)
     assert (spec.kind, spec.source, spec.latent_dim, spec.frame_rate) == ("mel", str(tiny_vocos.resolve()), 100, 93.75)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_broken_shard_is_named_and_redone(latents, clips_manifest, tiny_codec, capsys, damage):
+    shard = shard_path(latents, 2)
+    good = shard.read_bytes()
+    index = read_index(shard)
+    if damage == "truncate":
+        shard.write_bytes(good[: len(good) - 100])
+    else:  # same size, one latent byte changed: only the checksum sees it
+        shard.write_bytes(good[:-8] + bytes(b ^ 0xFF for b in good[-8:]))
+    with pytest.raises(ShardError, match=f"latent shard {shard} is (broken|corrupted)"):
+        verify_shard(shard)
+    if damage == "truncate":  # training names it too
+        with pytest.raises(ShardError, match=str(shard)):
+            LatentDataset(latents)
+    extract(clips_manifest, str(tiny_codec), latents, shard_size=3, workers=0, cpu=True)
+    out = capsys.readouterr().out
+    assert f"latent shard {shard}" in out and "redoing it" in out
+    verify_shard(shard)
+    assert read_index(shard) == index  # the same utterances, with the same frame counts

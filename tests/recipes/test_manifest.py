@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from recipes.manifest import Utterance, filter_duration, read_manifest, scan, split_by_speaker, write_manifest
+from codec.audio import _UMASK
+from recipes.manifest import (ManifestError, Utterance, filter_duration, read_manifest, scan, split_by_speaker,
+                              write_manifest)
 from recipes.prepare_data import main as prepare_main
 from tests.recipes.conftest import real_rows, write_clip
 
@@ -74,3 +76,28 @@ def test_prepare_data_command(corpora, tmp_path, capsys):
     assert len(train) + len(held) == 5  # 6 transcribed, one under 0.5 s
     assert len({u.speaker for u in held}) == 1
     assert "1 outside 0.5-30.0 s dropped" in capsys.readouterr().out
+
+
+def test_bad_lines_are_all_reported_before_any_work(clips_manifest, tmp_path, capsys):
+    good = clips_manifest.read_text().splitlines()
+    bad = [good[1].replace("\t", " "), good[2].replace("\t2.5000\t", "\tlong\t"),
+           good[3].replace(good[3].split("\t")[1], str(tmp_path / "gone.wav")),
+           good[4].replace("\t2.5000\t", "\tnan\t")]
+    path = tmp_path / "bad.tsv"
+    path.write_text("\n".join([good[0]] + bad + good[5:]) + "\n")
+    with pytest.raises(ManifestError) as info:
+        read_manifest(path)
+    message = str(info.value)
+    assert "4 bad lines of 8" in message and "--skip-bad-lines" in message
+    assert "line 2: expected 5 tab-separated columns" in message
+    assert "line 3: duration 'long' is not a number" in message
+    assert f"line 4: audio file not found: {tmp_path / 'gone.wav'}" in message
+    assert "line 5: duration 'nan' must be a positive number" in message
+    kept = read_manifest(path, skip_bad_lines=True)
+    assert [u.id for u in kept] == [line.split("\t")[0] for line in good[5:]]
+    assert "skipping" in capsys.readouterr().err
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    write_manifest(tmp_path / "m.tsv", [])
+    assert (tmp_path / "m.tsv").stat().st_mode & 0o777 == 0o666 & ~_UMASK

@@ -62,11 +62,15 @@ def test_killed_and_resumed_run_repeats_the_straight_run(straight, latents, tiny
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_command_line(latents, tmp_path):
+def test_command_line(latents, tmp_path, capsys):
     main(["--config", "tiny", "--shards", str(latents), "--run-dir", str(tmp_path), "--until-step", "2", "--cpu"])
     assert [c.name for c in list_checkpoints(tmp_path / "checkpoints")] == ["step-00000002"]
+    assert f"starting a new run in {tmp_path}" in capsys.readouterr().out
     main(["--shards", str(latents), "--run-dir", str(tmp_path), "--until-step", "3", "--cpu"])  # resumes
     assert [c.name for c in list_checkpoints(tmp_path / "checkpoints")] == ["step-00000002", "step-00000003"]
+    out, err = capsys.readouterr()
+    assert f"resuming {tmp_path} from step 2" in out
+    assert "train:" in err and "/60" in err  # the progress bar, to max_steps
 
 
 def test_resuming_with_another_config_is_refused(straight, latents):
