@@ -68,11 +68,12 @@ def build_ours(codec_kind: str, preset: str, device: torch.device) -> Synthesize
 
 def random_mel_codec():
     """F5-TTS's mel + a Vocos of `charactr/vocos-mel-24khz`'s architecture, random weights (no download)."""
-    from codec.mel import MelCodec, MelConfig, VocosVocoder
     from vocos import Vocos
     from vocos.feature_extractors import MelSpectrogramFeatures
     from vocos.heads import ISTFTHead
     from vocos.models import VocosBackbone
+
+    from codec.mel import MelCodec, MelConfig, VocosVocoder
 
     c = MelConfig()
     vocos = Vocos(MelSpectrogramFeatures(sample_rate=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_length,
