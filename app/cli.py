@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 serves the network (default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
-    parser.add_argument("--concurrency", type=_positive_int, default=1,
-                        help="requests synthesised at once; the others wait in the queue (default: %(default)s)")
+    parser.add_argument("--concurrency", type=_positive_int, default=8,
+                        help="requests synthesised at once, together in one batch; the others wait in the queue "
+                             "(default: %(default)s)")
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
     add_option_arguments(parser.add_argument_group("synthesis defaults (the page's starting values and the API's)"))
     return parser

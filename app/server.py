@@ -19,6 +19,7 @@ from tts.asr import ASRUnavailable
 from tts.options import MAX_NFE, OptionError
 from tts.text import require_speakable, split_sentences
 
+from .batcher import Batcher
 from .models import ModelStatus
 from .silence import MAX_PAUSE_SECONDS, shorten_pauses
 
@@ -42,15 +43,17 @@ class InputError(ValueError):
 def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, reference_text: str | None = None,
                 speed: float | None = None, nfe: int | None = None, cfg: float | None = None,
                 seed: int | str | None = None, remove_silence: bool = False, *,
-                progress: Progress | None = None) -> tuple[tuple[int, np.ndarray], int]:
+                progress: Progress | None = None,
+                batcher: Batcher | None = None) -> tuple[tuple[int, np.ndarray], int]:
     """Speak `text` in the voice of the `reference` audio file.
 
     Settings left as None take the synthesizer's defaults (`synthesizer.options`, which also holds
     the text limit `max_chars`) and are checked by `SynthesisOptions`; an empty `reference_text`
     has the ASR transcribe the reference; a None or empty seed draws one. Returns
     `((sample_rate, wav: (T,) int16), seed)`, the seed being the one used, so a result can be
-    repeated. Raises `gr.Error` with a specific message for bad input, and for any other failure
-    (which is logged with its traceback); the server goes on serving.
+    repeated. With a `batcher`, the generation joins whatever other requests wait for the model at
+    that moment (the result is the same). Raises `gr.Error` with a specific message for bad input,
+    and for any other failure (which is logged with its traceback); the server goes on serving.
     """
     progress = progress or (lambda fraction, desc: None)
     try:
@@ -62,8 +65,8 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
         progress(0.1, f"reading the reference{', transcribing it' if transcribe else ''} and speaking "
                       f"{sentences} sentence{'s' if sentences > 1 else ''}")
         try:
-            wav, sr = synthesizer.synthesize(
-                text, path, ref_text=(reference_text or "").strip() or None, options=options,
+            job = synthesizer.prepare(
+                [text], path, ref_text=(reference_text or "").strip() or None, options=options,
                 progress=lambda done, total: progress(0.1 + 0.8 * done / total, f"spoken {done} of {total} pieces"))
         except (AudioError, TextError) as err:  # the text was checked above: these are about the reference
             # The synthesizer's messages name its arguments; the page names its fields.
@@ -71,6 +74,9 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
             raise InputError(f"Reference: {message}") from None
         except ASRUnavailable as err:
             raise InputError(f"Reference transcript: none was given, and {err}") from None
+        # With a batcher, requests waiting for the model together share its batches.
+        wav = (batcher.run(job) if batcher is not None else synthesizer.generate([job])[0])[0]
+        sr = synthesizer.sample_rate
         progress(0.9, "finishing")
         if remove_silence:
             wav = shorten_pauses(wav, sr)
@@ -154,6 +160,8 @@ def unchecked(slider: gr.Slider) -> gr.Slider:
 def build_app(synthesizer: Synthesizer | None, status: ModelStatus, concurrency: int = 1,
               options: SynthesisOptions | None = None) -> gr.Blocks:
     """The page, with its queue: at most `concurrency` requests run at once, the rest wait in line.
+    Requests running at once are generated together in DiT batches (`app.batcher`), so throughput
+    grows with concurrency instead of queueing.
 
     With `synthesizer=None` (no models loaded) the page still renders and every request is answered
     with `status.problem`. The sliders start at the synthesizer's option defaults (`options` when there
@@ -161,6 +169,7 @@ def build_app(synthesizer: Synthesizer | None, status: ModelStatus, concurrency:
     """
     defaults = synthesizer.options if synthesizer is not None else options or SynthesisOptions()
     max_chars = defaults.max_chars
+    batcher = Batcher(synthesizer, max_jobs=concurrency) if synthesizer is not None else None
     info = {f.name: f.metadata["help"] for f in dataclasses.fields(SynthesisOptions)}
 
     # Parameters with a default may be left out by API clients: they get the component's starting value
@@ -174,7 +183,8 @@ def build_app(synthesizer: Synthesizer | None, status: ModelStatus, concurrency:
         if synthesizer is None:
             raise gr.Error(f"The models are not loaded: {status.problem}", title="Not ready")
         audio, seed_used = clone_voice(synthesizer, text, reference, reference_text, speed, steps, cfg_strength, seed,
-                                       remove_silence, progress=lambda fraction, desc: progress(fraction, desc=desc))
+                                       remove_silence, batcher=batcher,
+                                       progress=lambda fraction, desc: progress(fraction, desc=desc))
         return audio, str(seed_used)
 
     with gr.Blocks(title="cubetts voice cloning", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from codec.losses import AdversarialConfig, Discriminators  # noqa: E402
 from codec.semantic import CodecTrainingConfig, CodecTrainingModel  # noqa: E402
+from eval.timing import measure  # noqa: E402
 from tts import TTSConfig, TTSModel  # noqa: E402
 
 
@@ -99,21 +98,10 @@ def main() -> None:
     else:
         preset = args.preset or "stage2"
         step, frames, params = codec_step(preset, device, args.batch, args.seconds, precision == "bf16")
-    for _ in range(2):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    t = statistics.median(times)
+    m = measure(step, device, repeats=args.steps, warmup=2)
+    t = m["wall_s"]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "n/a"
+    peak = f"{m['peak_memory_mb'] / 1024:.1f} GiB" if device.type == "cuda" else "n/a"
     print(f"{args.what} {preset} ({params / 1e6:.0f}M params, {precision}) on {name}: {frames} frames/step, "
           f"{t:.3f} s/step, {frames / t:,.0f} frames/s, peak {peak}")
 

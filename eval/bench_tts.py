@@ -1,182 +1,220 @@
-"""TTS speed: real-time factor of `Synthesizer.synthesize`, and the DiT on latents vs on mel frames.
+"""TTS speed: `Synthesizer` end to end, side by side with F5-TTS's own code, and throughput under concurrency.
 
-    python eval/bench_tts.py                                  # small preset on CPU, 10 s of speech
-    python eval/bench_tts.py --preset base --device cuda      # the full-size model on a GPU
-    python eval/bench_tts.py --preset base --device cuda --codec mel   # F5-TTS's setting: mel + Vocos
+    python eval/bench_tts.py                                   # ours: base on GPU (small on CPU), NFE 32 and 7
+    python eval/bench_tts.py --compare-f5 --f5-python f5env/bin/python --json runs/bench_tts.json
+    python eval/bench_tts.py --concurrency 1 4 16 --preset tiny --seconds 4   # app batching throughput
 
-Random weights (no checkpoint): the cost of a forward pass does not depend on the weights. The output
-length is fixed with `duration`, so every run generates exactly `--seconds` of speech after a
-`--ref-seconds` prompt; the DiT processes prompt + new frames at every step. RTF = wall seconds /
-seconds generated (lower is faster), split into the DiT (all velocity evaluations), the codec decoder,
-and the rest (reference checks and encoding, G2P, noise, splicing). `--codec mel` runs the whole
-synthesis on F5-TTS's latents: 100-bin mel at 93.75 Hz, decoded by a Vocos of charactr/vocos-mel-24khz's size.
+Random weights (the cost of a pass does not depend on them), a `--ref-seconds` prompt and exactly
+`--seconds` of new speech per text (fixed with `duration`), CFG 2, sway -1, F5-TTS's step
+schedule (EPSS at 7 steps, uniform at 32), batch 1 and `--batch` texts at once. Each setting: one
+warm-up call with one step at full size, then the median of `--repeats` calls.
 
-The second table times the same DiT, NFE and CFG on the F5-TTS input, 100-bin mel frames at 93.75 Hz
-(24 kHz, hop 256), for the same prompt and output seconds. Its ratio to the latent timing is the
-speed advantage of 50 Hz latents for the DiT alone (the mel setting would also need a vocoder).
+Rows (same device, same DiT size; `--compare-f5` adds F5-TTS's row, timed by `eval/bench_f5.py`
+in F5-TTS's own environment, see there):
+- `F5-TTS`: its `CFM.sample` on 93.75 Hz mel frames + Vocos, in float16 on CUDA, float32 on CPU.
+- `ours, WavCube`: `Synthesizer.synthesize_batch` on 50 Hz WavCube latents + the WavCube decoder.
+- `ours, mel`: the same code on F5-TTS's mel + the same Vocos (`codec.MelCodec`), which separates
+  what the code gains from what the latent gains.
+RTF = wall seconds / seconds of speech generated (batch × `--seconds`); `x F5` = F5's seconds / ours.
+Parts: DiT = sampling (ours: `TTSModel.sample`, with its ODE arithmetic; F5: its transformer's
+calls), codec = reference encoding + decoding (F5: the prompt's mel + Vocos), rest = the remainder
+(text processing, reference checks, splicing). `--concurrency` runs N client threads through the
+app's `Batcher` and reports seconds of speech per second.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec import MelCodec, MelConfig, WavCube, WavCubeConfig  # noqa: E402
-from codec.mel import VocosVocoder  # noqa: E402
-from tts import Synthesizer, SynthesisOptions, TTSConfig, TTSModel  # noqa: E402
+from app.batcher import Batcher
+from codec import WavCube, WavCubeConfig
+from eval.speed import speech_like, text_for
+from eval.timing import PartTimer, measure, sync
+from tts import SynthesisOptions, Synthesizer, TTSConfig, TTSModel
 
-MEL_FRAME_RATE = 24000 / 256  # F5-TTS: 24 kHz audio, hop 256 → 93.75 Hz
-MEL_BINS = 100
-SENTENCES = ["The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background.",
-             "It is easy to tell the depth of a well.", "These days a chicken leg is a rare dish.",
-             "The box was thrown beside the parked truck.", "Four hours of steady work faced us."]
-WORDS_PER_SECOND = 2.7  # a calm reading pace: the text's length matches the seconds generated
 REF_TEXT = "Rice is often served in round bowls, and the juice of lemons makes fine punch."
+F5_DRIVER = Path(__file__).with_name("bench_f5.py")
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def no_asr(wav: torch.Tensor, sr: int) -> str:
+    raise RuntimeError("the benchmark passes ref_text")
 
 
-def timed_method(obj, name: str, totals: dict[str, float], key: str, device: torch.device) -> None:
-    """Wrap `obj.name` so that its wall time accumulates in `totals[key]`."""
-    inner = getattr(obj, name)
-
-    def wrapper(*args, **kwargs):
-        sync(device)
-        start = time.perf_counter()
-        out = inner(*args, **kwargs)
-        sync(device)
-        totals[key] += time.perf_counter() - start
-        return out
-
-    setattr(obj, name, wrapper)
-
-
-def speechlike(seconds: float, sample_rate: int = 16000) -> torch.Tensor:
-    """A harmonic tone in 0.2 s bursts: passes the reference checks (not silent, pauses are short)."""
-    t = torch.arange(int(seconds * sample_rate)) / sample_rate
-    wav = sum(torch.sin(2 * torch.pi * k * 140 * t) / k for k in range(1, 6)) * 0.2
-    return (wav * ((t % 0.25) < 0.2)).float()
+def build_ours(codec_kind: str, preset: str, device: torch.device) -> Synthesizer:
+    torch.manual_seed(0)
+    if codec_kind == "wavcube":
+        codec = WavCube(WavCubeConfig.base())
+    else:
+        codec = random_mel_codec()
+    config = getattr(TTSConfig, preset)()
+    config = dataclasses.replace(config, dit=dataclasses.replace(config.dit, latent_dim=codec.latent_dim))
+    model = TTSModel(config)
+    with torch.no_grad():  # adaLN-Zero outputs zero: draw the weights so the output is speech-sized noise
+        for p in model.dit.parameters():
+            p.normal_(0, 0.02)
+    return Synthesizer(model.to(device).eval(), codec.to(device).eval(), transcriber=no_asr)
 
 
-def vocos_mel_24khz() -> MelCodec:
-    """A MelCodec with a random-weight Vocos of the released charactr/vocos-mel-24khz's sizes."""
+def random_mel_codec():
+    """F5-TTS's mel + a Vocos of `charactr/vocos-mel-24khz`'s architecture, random weights (no download)."""
     from vocos import Vocos
     from vocos.feature_extractors import MelSpectrogramFeatures
     from vocos.heads import ISTFTHead
     from vocos.models import VocosBackbone
 
-    vocos = Vocos(MelSpectrogramFeatures(), VocosBackbone(input_channels=MEL_BINS, dim=512, intermediate_dim=1536,
-                                                          num_layers=8), ISTFTHead(dim=512, n_fft=1024, hop_length=256))
-    return MelCodec(MelConfig(), VocosVocoder(vocos))
+    from codec.mel import MelCodec, MelConfig, VocosVocoder
+
+    c = MelConfig()
+    vocos = Vocos(MelSpectrogramFeatures(sample_rate=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_length,
+                                         n_mels=c.n_mels, padding="center"),
+                  VocosBackbone(input_channels=c.n_mels, dim=512, intermediate_dim=1536, num_layers=8),
+                  ISTFTHead(dim=512, n_fft=c.n_fft, hop_length=c.hop_length, padding="same"))
+    return MelCodec(c, VocosVocoder(vocos))
 
 
-def text_for(seconds: float) -> str:
-    words, out = 0, []
-    for sentence in SENTENCES * 100:
-        if out and words + len(sentence.split()) > seconds * WORDS_PER_SECOND:
-            break
-        out.append(sentence)
-        words += len(sentence.split())
-    return " ".join(out)
+def time_ours(synth: Synthesizer, nfe: int, batch: int, args: argparse.Namespace, device: torch.device) -> dict:
+    parts = PartTimer(device)
+    parts.wrap(synth.model, "sample", "dit")
+    parts.wrap(synth.codec, "encode", "codec")
+    parts.wrap(synth.codec, "decode", "codec")
+    texts = [text_for(args.seconds)] * batch
+    ref = speech_like(args.ref_seconds, 16000)
+    opts = SynthesisOptions(nfe=nfe, seed=0, duration=args.seconds, batch_size=batch,
+                            max_chunk_seconds=max(15.0, args.seconds))
+    synth.synthesize_batch(texts, ref, 16000, REF_TEXT, opts.replace(nfe=1))  # warm-up at full size
+    m = measure(lambda: synth.synthesize_batch(texts, ref, 16000, REF_TEXT, opts), device, args.repeats, 0, parts)
+    for obj, name in ((synth.model, "sample"), (synth.codec, "encode"), (synth.codec, "decode")):
+        delattr(obj, name)  # back to the class's method
+    frames = round((args.ref_seconds + args.seconds) * synth.codec.frame_rate)
+    return {"nfe": nfe, "batch": batch, "frames": frames, **m}
 
 
-def sample_once(model: TTSModel, frames: int, prompt_frames: int, opts: SynthesisOptions, device: torch.device) -> None:
-    """One `model.sample` (all NFE steps, CFG included) over `frames` frames of random input."""
-    D = model.config.dit.latent_dim
-    gen = torch.Generator().manual_seed(0)
-    text = torch.randint(1, model.config.dit.text_vocab_size, (1, 200), generator=gen).to(device)
-    prompt = torch.randn(1, prompt_frames, D, generator=gen).to(device)
-    noise = torch.randn(1, frames, D, generator=gen).to(device)
-    args = (prompt, torch.tensor([prompt_frames], device=device), text, torch.tensor([frames], device=device), noise)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):  # as Synthesizer
-        model.sample(*args, nfe=opts.nfe, cfg=opts.cfg, sway=opts.sway, solver=opts.solver, schedule=opts.schedule)
+def time_f5(preset: str, runs: list[tuple[int, int]], args: argparse.Namespace) -> dict:
+    dit = getattr(TTSConfig, preset)().dit
+    spec = {"dit": {k: getattr(dit, k) for k in ("dim", "depth", "heads", "ff_mult", "text_dim", "conv_layers")},
+            "device": args.device, "threads": torch.get_num_threads(), "ref_seconds": args.ref_seconds,
+            "seconds": args.seconds, "text_chars": len(REF_TEXT + " " + text_for(args.seconds)),
+            "repeats": args.repeats, "runs": [{"nfe": n, "epss": True, "batch": b} for n, b in runs]}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "spec.json").write_text(json.dumps(spec))
+        subprocess.run([args.f5_python, str(F5_DRIVER), str(Path(tmp) / "spec.json"), str(Path(tmp) / "out.json")],
+                       check=True)
+        return json.loads((Path(tmp) / "out.json").read_text())
+
+
+def row(impl: str, r: dict, seconds: float, f5: dict | None) -> dict:
+    mean = r["mean_s"]
+    parts = {k: r.get("parts_s", {}).get(k, 0.0) for k in ("dit", "codec")}
+    out = {"impl": impl, "nfe": r["nfe"], "batch": r["batch"], "frames": r["frames"], "wall_s": r["wall_s"],
+           "rtf": r["wall_s"] / (seconds * r["batch"]), "speech_s_per_s": seconds * r["batch"] / r["wall_s"],
+           "dit_share": parts["dit"] / mean, "codec_share": parts["codec"] / mean,
+           "rest_share": max(0.0, 1 - (parts["dit"] + parts["codec"]) / mean), "peak_memory_mb": r["peak_memory_mb"]}
+    if f5 is not None:
+        out["x_f5"] = f5["wall_s"] / r["wall_s"]
+    return out
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'implementation':<16} {'NFE':>3} {'batch':>5} {'frames':>6} {'seconds':>8} {'RTF':>7} {'x F5':>5} "
+          f"{'DiT':>5} {'codec':>5} {'rest':>5}")
+    for r in rows:
+        x = f"{r['x_f5']:.2f}" if "x_f5" in r else "-"
+        print(f"{r['impl']:<16} {r['nfe']:>3} {r['batch']:>5} {r['frames']:>6} {r['wall_s']:>8.2f} {r['rtf']:>7.4f} "
+              f"{x:>5} {r['dit_share']:>5.0%} {r['codec_share']:>5.0%} {r['rest_share']:>5.0%}")
+
+
+def throughput(synth: Synthesizer, clients: int, requests_each: int, args: argparse.Namespace) -> dict:
+    """`clients` threads, each sending `requests_each` requests in turn through one Batcher."""
+    batcher = Batcher(synth, max_jobs=args.max_batch)
+    ref, text = speech_like(args.ref_seconds, 16000), text_for(args.seconds)
+    opts = SynthesisOptions(nfe=args.nfe[0], duration=args.seconds, max_chunk_seconds=max(15.0, args.seconds))
+    batcher.run(synth.prepare([text], ref, 16000, REF_TEXT, opts.replace(nfe=1, seed=0)))  # warm-up
+
+    def client(i: int) -> None:
+        for k in range(requests_each):
+            batcher.run(synth.prepare([text], ref, 16000, REF_TEXT, opts.replace(seed=i * 1000 + k)))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    speech = clients * requests_each * args.seconds
+    sizes = batcher.batch_sizes[1:]
+    return {"clients": clients, "requests": clients * requests_each, "wall_s": wall, "speech_s_per_s": speech / wall,
+            "mean_jobs_per_batch": sum(sizes) / len(sizes)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=("base", "small", "tiny"), default=None,
-                   help="DiT size (default: base on GPU, small on CPU)")
+                   help="DiT size, ours and F5's (default: base on GPU, small on CPU)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--seconds", type=float, default=10.0, help="seconds of speech to generate")
-    p.add_argument("--ref-seconds", type=float, default=5.0, help="seconds of reference prompt")
-    p.add_argument("--nfe", type=int, default=SynthesisOptions().nfe)
-    p.add_argument("--codec", choices=("wavcube", "mel"), default="wavcube",
-                   help="latents of the synthesize timing: WavCube base, or mel + Vocos (default: %(default)s)")
-    p.add_argument("--skip-mel", action="store_true", help="skip the DiT-alone mel-frame comparison")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds of new speech per text")
+    p.add_argument("--ref-seconds", type=float, default=3.0, help="seconds of reference prompt")
+    p.add_argument("--nfe", type=int, nargs="+", default=[32, 7], help="NFEs to time (7 uses EPSS's grid)")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="texts generated at once")
+    p.add_argument("--codecs", nargs="+", choices=("wavcube", "mel"), default=["wavcube", "mel"])
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--compare-f5", action="store_true", help="also time F5-TTS's own code (see eval/bench_f5.py)")
+    p.add_argument("--f5-python", default="f5env/bin/python", help="python of the environment with f5-tts")
+    p.add_argument("--concurrency", type=int, nargs="+", help="instead: app throughput at these client counts")
+    p.add_argument("--requests", type=int, default=2, help="--concurrency: requests per client")
+    p.add_argument("--max-batch", type=int, default=16, help="--concurrency: the Batcher's max jobs per batch")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                   help="CPU threads for torch (default: the cores this process may use)")
+    p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    text = text_for(args.seconds)
     preset = args.preset or ("base" if device.type == "cuda" else "small")
-    torch.manual_seed(0)
-
-    config = getattr(TTSConfig, preset)()
-    if args.codec == "mel":
-        config = dataclasses.replace(config, dit=dataclasses.replace(config.dit, latent_dim=MEL_BINS))
-    model = TTSModel(config).to(device).eval()
-    codec = (vocos_mel_24khz() if args.codec == "mel" else WavCube(WavCubeConfig.base())).to(device).eval()
-    codec_name = "mel + Vocos (24 kHz, 93.75 Hz)" if args.codec == "mel" else "WavCube base codec"
-
-    def no_asr(wav, sr):
-        raise RuntimeError("the benchmark passes ref_text")
-
-    synth = Synthesizer(model, codec, transcriber=no_asr)
-    opts = SynthesisOptions(nfe=args.nfe, seed=0, duration=args.seconds, max_chunk_seconds=max(15.0, args.seconds))
-    ref = speechlike(args.ref_seconds)
-
-    params = sum(x.numel() for x in model.parameters()) / 1e6
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"TTS {preset} DiT ({params:.0f}M params) + {codec_name}, random weights, on {name}, "
-          f"torch {torch.__version__}")
-    print(f"{args.seconds:g} s generated after a {args.ref_seconds:g} s prompt; NFE {opts.nfe} ({opts.solver}), "
-          f"CFG {opts.cfg} (batch of 2 per evaluation)")
+    meta = {"device": name, "torch": torch.__version__, "preset": preset, "seconds": args.seconds,
+            "ref_seconds": args.ref_seconds, "command": " ".join(sys.argv)}
+    print(f"{preset} DiT, random weights, on {name}, torch {torch.__version__}: {args.ref_seconds:g} s prompt + "
+          f"{args.seconds:g} s new speech per text, CFG 2, sway -1")
 
-    synth.synthesize(text, ref, 16000, REF_TEXT, opts.replace(nfe=2 if opts.solver == "euler" else 4))  # warm-up
-
-    totals: dict[str, float] = defaultdict(float)
-    timed_method(model.dit, "forward", totals, "dit", device)
-    timed_method(codec, "decode", totals, "decoder", device)
-    sync(device)
-    start = time.perf_counter()
-    wav, sr = synth.synthesize(text, ref, 16000, REF_TEXT, opts)
-    sync(device)
-    total = time.perf_counter() - start
-    rest = total - totals["dit"] - totals["decoder"]
-    print(f"\nsynthesize: {total:.2f} s wall for {args.seconds:g} s of speech → RTF {total / args.seconds:.3f} "
-          f"(output after end trimming: {wav.shape[0] / sr:.2f} s)")
-    print(f"{'part':>8} {'seconds':>8} {'share':>6} {'RTF':>7}")
-    for part, secs in (("DiT", totals["dit"]), ("decoder", totals["decoder"]), ("rest", rest)):
-        print(f"{part:>8} {secs:>8.2f} {secs / total:>6.1%} {secs / args.seconds:>7.3f}")
-
-    if args.skip_mel or args.codec == "mel":
-        return
-    # The mel DiT: the same network and sampler with 100-d frames at 93.75 Hz; its velocity
-    # evaluations are timed as the latent DiT's were inside synthesize.
-    mel_frames = int(round((args.ref_seconds + args.seconds) * MEL_FRAME_RATE))
-    mel_prompt = int(round(args.ref_seconds * MEL_FRAME_RATE))
-    mel_config = dataclasses.replace(model.config, dit=dataclasses.replace(model.config.dit, latent_dim=MEL_BINS))
-    mel_model = TTSModel(mel_config).to(device).eval()
-    sample_once(mel_model, 64, 16, opts.replace(nfe=2 if opts.solver == "euler" else 4), device)  # warm-up
-    timed_method(mel_model.dit, "forward", totals, "mel", device)
-    sample_once(mel_model, mel_frames, mel_prompt, opts, device)
-    latent_frames = int(round((args.ref_seconds + args.seconds) * codec.frame_rate))
-    t_latent, t_mel = totals["dit"], totals["mel"]
-    print(f"\nDiT alone, NFE {opts.nfe}, prompt + output = {args.ref_seconds + args.seconds:g} s:")
-    print(f"{'input':>22} {'frames':>7} {'seconds':>8} {'RTF':>7}")
-    print(f"{'WavCube 50 Hz, 128-d':>22} {latent_frames:>7} {t_latent:>8.2f} {t_latent / args.seconds:>7.3f}")
-    print(f"{'mel 93.75 Hz, 100-bin':>22} {mel_frames:>7} {t_mel:>8.2f} {t_mel / args.seconds:>7.3f}")
-    print(f"latent speed advantage (mel time / latent time): {t_mel / t_latent:.2f}x")
+    if args.concurrency:
+        synth = build_ours(args.codecs[0], preset, device)
+        results = []
+        for clients in args.concurrency:
+            results.append(throughput(synth, clients, args.requests, args))
+            r = results[-1]
+            print(f"{clients:>3} clients: {r['requests']} requests in {r['wall_s']:.1f} s → {r['speech_s_per_s']:.2f} "
+                  f"s of speech per s ({r['mean_jobs_per_batch']:.1f} jobs per DiT batch)")
+        report = {"meta": meta, "throughput": results}
+    else:
+        runs = [(n, b) for b in args.batch for n in args.nfe]
+        f5 = time_f5(preset, runs, args) if args.compare_f5 else None
+        f5_rows = {(r["nfe"], r["batch"]): r for r in f5["results"]} if f5 else {}
+        rows = [row("F5-TTS", r, args.seconds, None) for r in f5_rows.values()]
+        for codec_kind in args.codecs:
+            synth = build_ours(codec_kind, preset, device)
+            for nfe, batch in runs:
+                r = time_ours(synth, nfe, batch, args, device)
+                rows.append(row(f"ours, {'WavCube' if codec_kind == 'wavcube' else 'mel'}", r, args.seconds,
+                                f5_rows.get((nfe, batch))))
+                print(json.dumps(rows[-1]))
+            del synth
+        sync(device)
+        print_table(sorted(rows, key=lambda r: (r["batch"], -r["nfe"])))
+        report = {"meta": meta, "f5_meta": f5["meta"] if f5 else None, "results": rows}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

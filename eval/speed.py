@@ -1,24 +1,22 @@
 """Speed: real-time factor and peak memory of codec encode/decode and of synthesis, at given audio lengths.
 
 RTF = wall time / seconds of audio (encoded, decoded or generated); below 1 is faster than real time. Each
-point is the median of `repeats` timed calls after `warmup` untimed ones (first calls pay for kernel
-selection and allocator growth). On CUDA the clock is read after `torch.cuda.synchronize`, and peak memory
-is `torch.cuda.max_memory_allocated` during the timed calls (weights included). On CPU it is the process's
-peak resident set size, sampled every 2 ms, so short spikes can be missed and it includes the interpreter.
+point is the median of `repeats` timed calls after `warmup` untimed ones, timed by `eval.timing.measure`
+(see there how time and peak memory are read on CUDA and on CPU).
 """
 from __future__ import annotations
 
 import functools
 import statistics
-import threading
-import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
 from codec.audio import to_mono
 
 from .report import fmt, md_config, md_table, new_report
+from .timing import measure
 
 WORDS_PER_SECOND = 2.7  # read English (LibriSpeech averages about 2.7 words/s): text length for a target duration
 # Public-domain text (Dickens, A Tale of Two Cities) cut to length for synthesis timing.
@@ -27,57 +25,6 @@ PASSAGE = ("It was the best of times it was the worst of times it was the age of
            "was the season of darkness it was the spring of hope it was the winter of despair we had everything "
            "before us we had nothing before us we were all going direct to heaven we were all going direct the "
            "other way").split()
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class _PeakRSS:
-    """Peak resident set size of this process while the `with` block runs (sampled)."""
-
-    def __enter__(self):
-        import psutil
-
-        self._proc, self._stop = psutil.Process(), threading.Event()
-        self.peak = self._proc.memory_info().rss
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-
-def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1) -> dict[str, Any]:
-    """Median wall time of `fn()` and the peak memory while it ran: `{"wall_s", "peak_memory_mb", "memory"}`."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times.append(time.perf_counter() - start)
-        peak, kind = torch.cuda.max_memory_allocated(device), "cuda max_memory_allocated"
-    else:
-        with _PeakRSS() as rss:
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-        peak, kind = rss.peak, "process peak RSS (sampled)"
-    return {"wall_s": statistics.median(times), "peak_memory_mb": peak / 2**20, "memory": kind}
 
 
 def speech_like(seconds: float, sample_rate: int, seed: int = 0) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from .dit import DiT, DiTConfig
 from .flow import integrate, random_span_mask, solver_steps, sway_timesteps
 from .latent_norm import LatentNorm
 from .text import build_tokenizer
+
+# DiT.velocity's signature: (x, cond, text_h, time, mask, drop_audio) -> (B, N, D)
+VelocityNet = Callable[..., torch.Tensor]
 
 FORMAT_VERSION = 1
 MODEL_TYPE = "cubetts-tts"
@@ -125,7 +129,7 @@ class TTSModel(nn.Module):
     @torch.inference_mode()
     def sample(self, prompt: torch.Tensor, prompt_lengths: torch.Tensor, text: torch.Tensor,
                lengths: torch.Tensor, noise: torch.Tensor, *, nfe: int, cfg: float, sway: float,
-               solver: str, schedule: str) -> torch.Tensor:
+               solver: str, schedule: str, velocity: VelocityNet | None = None) -> torch.Tensor:
         """Generate latents that continue each prompt.
 
         prompt: (B, P, D) codec latents, valid up to `prompt_lengths: (B,)`; text: (B, L) ids of
@@ -133,10 +137,12 @@ class TTSModel(nn.Module):
         with N = max(lengths), the starting point (it makes the result a function of its seed).
         `nfe` velocity evaluations by `solver` on the `schedule` time grid ("uniform" or "epss")
         swayed by `sway`; `cfg` is the guidance strength in `v = v_cond + cfg (v_cond - v_uncond)`.
+        `velocity` stands in for `self.dit.velocity` (tts.graphs passes its bf16 CUDA-graph one).
         Returns (B, N, D) latents in the codec's scale, the prompt frames copied from `prompt`;
         frames past `lengths` are zero.
         """
         B, N, D = noise.shape
+        net = velocity or self.dit.velocity
         timesteps = sway_timesteps(solver_steps(nfe, solver), sway, schedule, noise.device)
         frames = torch.arange(N, device=noise.device)[None]  # (1, N)
         mask = frames < lengths[:, None]  # (B, N)
@@ -151,14 +157,13 @@ class TTSModel(nn.Module):
             text_h = self.dit.embed_text(torch.cat([text, text]), mask2, drop)  # once: no step changes it
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                v_cond, v_uncond = self.dit.velocity(torch.cat([x, x]), cond2, text_h, torch.cat([t, t]), mask2,
-                                                     drop).float().chunk(2)
+                v_cond, v_uncond = net(torch.cat([x, x]), cond2, text_h, torch.cat([t, t]), mask2, drop).float().chunk(2)
                 return v_cond + cfg * (v_cond - v_uncond)  # float32: the difference is small beside each term
         else:
             text_h = self.dit.embed_text(text, mask, keep)
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return self.dit.velocity(x, cond, text_h, t, mask, keep).float()
+                return net(x, cond, text_h, t, mask, keep).float()
 
         z = integrate(velocity, noise, timesteps, solver)
         z = torch.where(prompt_mask[..., None], cond, z)

@@ -9,6 +9,7 @@ import logging
 import numbers
 import os
 import secrets
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 from codec import Codec, CheckpointError, check_codec, load_codec, open_codec
 from codec.audio import AudioError, load_audio, resample, to_mono
 
-from . import f5
+from . import f5, graphs
 from .asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from .model import TTSModel
 from .options import SynthesisOptions
@@ -60,6 +61,19 @@ class Piece:
     text: str = ""
 
 
+@dataclass(frozen=True)
+class Job:
+    """A checked request, ready to generate: its reference, the pieces of its `n_texts` texts, the
+    seed and options it runs with, and whom to tell of its progress. Made by `Synthesizer.prepare`."""
+
+    ref: Reference
+    pieces: list[Piece]
+    n_texts: int
+    seed: int
+    options: SynthesisOptions
+    progress: Progress | None = None
+
+
 class Synthesizer:
     """Text-to-latent model + codec (+ an ASR for references given without a transcript)."""
 
@@ -76,6 +90,9 @@ class Synthesizer:
         self.f5_rules = model.config.tokenizer == "f5"
         self.transcriber = transcriber or WhisperTranscriber(DEFAULT_ASR_MODEL, codec.device)
         self.options = options
+        # On CUDA the DiT runs from CUDA graphs with bf16 weights (tts/graphs.py); False keeps the
+        # plain path (float32 weights under bf16 autocast), e.g. to compare the two.
+        self.cuda_graphs = True
 
     @classmethod
     def from_pretrained(cls, tts_path: str | os.PathLike, codec: str | os.PathLike | Codec | None = None,
@@ -127,6 +144,18 @@ class Synthesizer:
         Each text gives what `synthesize` gives it alone with the same seed. Returns
         `([wav_i: (T_i,)], sample_rate)`.
         """
+        job = self.prepare(texts, ref_wav, ref_sr, ref_text, options, progress, **overrides)
+        return self.generate([job])[0], self.sample_rate
+
+    @torch.inference_mode()
+    def prepare(self, texts: Sequence[str], ref_wav: AudioInput, ref_sr: int | None = None,
+                ref_text: str | None = None, options: SynthesisOptions | None = None,
+                progress: Progress | None = None, **overrides) -> Job:
+        """Check the texts, then read, check, transcribe and encode the reference, and plan the pieces.
+
+        Every error a request can cause is raised here (TextError, AudioError), none later in
+        `generate`, so a server can answer each request on its own and batch the ones that pass.
+        """
         opts = (options or self.options).replace(**overrides)
         if isinstance(texts, str) or not texts:
             raise TextError("texts must be a non-empty list of strings")
@@ -143,18 +172,38 @@ class Synthesizer:
         if opts.seed is None:
             logger.info("seed %d", seed)
         pieces = [p for i, text in enumerate(normalized) for p in self.plan(i, text, ref, opts)]
-        audio: dict[tuple[int, int], torch.Tensor] = {}
-        for start in range(0, len(pieces), opts.batch_size):
-            batch = pieces[start:start + opts.batch_size]
-            for piece, wav in zip(batch, self._generate(batch, ref, seed, opts)):
-                audio[piece.text_index, piece.chunk_index] = wav
-            if progress is not None:
-                progress(len(audio), len(pieces))
+        return Job(ref, pieces, len(texts), seed, opts, progress)
+
+    @torch.inference_mode()
+    def generate(self, jobs: Sequence[Job], batch_size: int | None = None) -> list[list[torch.Tensor]]:
+        """Run prepared jobs, their pieces batched together: `[[wav: (T,)] per text] per job`.
+
+        Pieces that sample alike (same nfe, cfg, sway, solver, schedule) share DiT batches of up to
+        `batch_size` (default: the first job's `options.batch_size`), whatever their reference; each
+        job's result is the same as when it runs alone. Each job's `progress` hears of its own pieces.
+        """
+        batch_size = batch_size or jobs[0].options.batch_size
+        groups: dict[tuple, list[tuple[int, Piece]]] = defaultdict(list)
+        for j, job in enumerate(jobs):
+            o = job.options
+            groups[o.nfe, o.cfg, o.sway, o.solver, o.schedule].extend((j, p) for p in job.pieces)
+        audio: list[dict[tuple[int, int], torch.Tensor]] = [{} for _ in jobs]
+        for items in groups.values():
+            for start in range(0, len(items), batch_size):
+                batch = items[start:start + batch_size]
+                for (j, piece), wav in zip(batch, self._generate([(jobs[j], p) for j, p in batch])):
+                    audio[j][piece.text_index, piece.chunk_index] = wav
+                for j in sorted({j for j, _ in batch}):
+                    if jobs[j].progress is not None:
+                        jobs[j].progress(len(audio[j]), len(jobs[j].pieces))
         out = []
-        for i in range(len(texts)):
-            chunks = [audio[key] for key in sorted(k for k in audio if k[0] == i)]
-            out.append(trim_silence(self._join(chunks, opts), self.sample_rate))
-        return out, self.sample_rate
+        for job, done in zip(jobs, audio):
+            wavs = []
+            for i in range(job.n_texts):
+                chunks = [done[key] for key in sorted(k for k in done if k[0] == i)]
+                wavs.append(trim_silence(self._join(chunks, job.options), self.sample_rate))
+            out.append(wavs)
+        return out
 
     def _checked_text(self, text: str) -> str:
         """Raw text → the text to plan: normalised English, or as written for F5-TTS models (whose
@@ -287,25 +336,35 @@ class Synthesizer:
         """A text's pieces → one waveform: F5-TTS's linear cross-fade for its models, else equal power."""
         return crossfade_join(pieces, self.sample_rate, opts.crossfade_seconds, linear=self.f5_rules)
 
-    def _generate(self, batch: list[Piece], ref: Reference, seed: int, opts: SynthesisOptions) -> list[torch.Tensor]:
-        """Pieces → waveforms (T_i,) on CPU. Piece j of every text starts from the noise of seed + j."""
+    def _generate(self, batch: list[tuple[Job, Piece]]) -> list[torch.Tensor]:
+        """Pieces, each with its job (reference, seed), sampled alike → waveforms (T_i,) on CPU.
+        Piece j of every text starts from the noise of its job's seed + j."""
         device = self.codec.device
-        P, D = ref.latent.shape
-        lengths = torch.tensor([P + p.frames for p in batch])
+        opts = batch[0][0].options
+        prompt_lengths = torch.tensor([job.ref.latent.shape[0] for job, _ in batch])
+        lengths = prompt_lengths + torch.tensor([p.frames for _, p in batch])
+        D = batch[0][0].ref.latent.shape[1]
         noise = torch.zeros(len(batch), int(lengths.max()), D)
-        for i, p in enumerate(batch):
-            gen = torch.Generator().manual_seed(seed + p.chunk_index)
+        for i, (job, p) in enumerate(batch):
+            gen = torch.Generator().manual_seed(job.seed + p.chunk_index)
             noise[i, : lengths[i]] = torch.randn(int(lengths[i]), D, generator=gen)  # CPU: same on any device
-        text = pad_sequence([torch.tensor(self._text_ids(ref, p)) for p in batch], batch_first=True)  # (B, L), 0 = filler
-        prompt = ref.latent[None].expand(len(batch), -1, -1).to(device)  # (B, P, D)
-        # bf16 on CUDA, as the codec does; the ODE state stays float32, as bf16 velocities are added
-        # to the float32 noise.
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            latent = self.model.sample(prompt, torch.full_like(lengths, P).to(device), text.to(device),
-                                       lengths.to(device), noise.to(device), nfe=opts.nfe, cfg=opts.cfg,
-                                       sway=opts.sway, solver=opts.solver, schedule=opts.schedule)  # (B, N, D)
+        text = pad_sequence([torch.tensor(self._text_ids(job.ref, p)) for job, p in batch],
+                            batch_first=True)  # (B, L), 0 = filler
+        prompt = pad_sequence([job.ref.latent for job, _ in batch], batch_first=True).to(device)  # (B, P, D)
+        args = (prompt, prompt_lengths.to(device), text.to(device), lengths.to(device), noise.to(device))
+        options = {"nfe": opts.nfe, "cfg": opts.cfg, "sway": opts.sway, "solver": opts.solver,
+                   "schedule": opts.schedule}
+        runner = graphs.fast_velocity(self.model) if self.cuda_graphs else None
+        if runner is not None:  # CUDA: bf16 weights, one CUDA graph per padded shape (tts/graphs.py)
+            latent = graphs.sample(self.model, *args, velocity=runner, **options)  # (B, N, D)
+        else:
+            # bf16 autocast on CUDA; the ODE state stays float32, as bf16 velocities are added to
+            # the float32 noise.
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                latent = self.model.sample(*args, **options)  # (B, N, D)
         mask = torch.arange(latent.shape[1], device=device)[None] < lengths.to(device)[:, None]
         # Decoding with the prompt in front gives the decoder real context at the seam.
-        wav = self.codec.decode(latent, mask).cpu() / ref.gain  # (B, N * hop)
+        wav = self.codec.decode(latent, mask).cpu()  # (B, N * hop)
         hop = self.codec.hop_length
-        return [wav[i, P * hop: int(lengths[i]) * hop] for i in range(len(batch))]
+        return [wav[i, int(prompt_lengths[i]) * hop: int(lengths[i]) * hop] / job.ref.gain
+                for i, (job, _) in enumerate(batch)]

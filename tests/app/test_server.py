@@ -86,7 +86,7 @@ def test_unexpected_failure_is_logged_and_answered(synthesizer, refs, monkeypatc
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(synthesizer, "synthesize", broken)
+    monkeypatch.setattr(synthesizer, "generate", broken)
     with caplog.at_level(logging.ERROR, logger="app.server"), pytest.raises(gr.Error, match="RuntimeError: boom"):
         clone_voice(synthesizer, "Hello.", refs["good"], REF_TEXT)
     assert "synthesis failed" in caplog.text and "Traceback" in caplog.text
@@ -123,3 +123,39 @@ def test_unavailable_asr_is_answered_at_once_with_what_to_do(synthesizer, refs, 
                                            "the reference transcript"):
             clone_voice(synthesizer, "Hello.", refs["good"], "")
     assert asr._failure is not None
+
+
+def test_requests_at_once_are_batched_and_each_gets_its_own_audio(synthesizer, refs):
+    import threading
+
+    from app.batcher import Batcher
+
+    requests = [("Good morning, everyone.", 1), ("Hi.", 2), ("One. Two. Three.", 3)]
+    alone = [clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=seed)[0][1] for text, seed in requests]
+    batcher = Batcher(synthesizer, max_jobs=4)
+    release = threading.Event()
+    generate = synthesizer.generate
+
+    def first_call_waits(jobs, batch_size=None):  # the first request holds the model while the others arrive
+        release.wait(10)
+        return generate(jobs, batch_size)
+
+    together = {}
+    try:
+        synthesizer.generate = first_call_waits
+        threads = [threading.Thread(target=lambda i=i, text=text, seed=seed: together.__setitem__(
+            i, clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=seed, batcher=batcher)[0][1]))
+            for i, (text, seed) in enumerate(requests)]
+        for t in threads:
+            t.start()
+        while batcher._queue.qsize() < len(requests) - 1:
+            threading.Event().wait(0.01)
+        release.set()
+        for t in threads:
+            t.join(60)
+    finally:
+        del synthesizer.generate
+    assert sorted(batcher.batch_sizes) == [1, 2]
+    for i, wav in enumerate(alone):
+        assert together[i].shape == wav.shape
+        assert abs(together[i].astype(int) - wav.astype(int)).max() <= 2  # int16 samples; float rounding only

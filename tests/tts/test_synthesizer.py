@@ -55,6 +55,25 @@ def test_batch_equals_single_and_chunks_batch_alike(tts, ref):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
 
 
+def test_requests_with_different_voices_and_options_batch_as_they_run_alone(tts, ref):
+    other = speechlike(2.2, seed=3)  # another voice, and a prompt of another length
+    jobs = [tts.prepare(["Good morning."], ref, SR, REF_TEXT, seed=1),
+            tts.prepare(["The quick brown fox jumps.", "Over the dog."], other, SR, "a voice of its own.", seed=2),
+            tts.prepare(["Good morning."], other, SR, "a voice of its own.", seed=1, cfg=0.0)]
+    assert jobs[0].ref.latent.shape[0] != jobs[1].ref.latent.shape[0]
+    sizes = []
+    tts._generate = (lambda inner: lambda batch: sizes.append(len(batch)) or inner(batch))(tts._generate)
+    together = tts.generate(jobs, batch_size=8)
+    assert sizes == [3, 1]  # jobs 0 and 1 share a DiT batch; job 2 samples differently (no CFG)
+    alone = [tts.generate([job])[0] for job in jobs]
+    assert [len(w) for w in together] == [1, 2, 1]
+    for got, want in zip(together, alone):
+        for a, b in zip(got, want):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+    assert together[0][0].shape != together[2][0].shape or not torch.equal(together[0][0], together[2][0])
+
+
 def test_progress_reports_each_batch_of_pieces(tts, ref):
     text = "The quick brown fox jumps over the lazy dog. It was not amused, not at all!"
     opts = OPTS.replace(max_chunk_seconds=1.5, batch_size=1)
