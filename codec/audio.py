@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +11,12 @@ from typing import Sequence
 import torch
 import torchaudio.functional as AF
 
+from .checkpoint import atomic_write
+
 # soundfile reads these; anything else is refused with a message that lists them.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 # What `save_audio` writes, by the file name's suffix: (soundfile format, subtype).
 OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
-# Files are created with the permissions the user's umask gives, as open() would; mkstemp alone
-# gives 0600. Read once: os.umask can only be read by setting it, which is not thread-safe later.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class AudioError(ValueError):
@@ -124,22 +121,6 @@ def resample(wav: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
     if orig_sr == target_sr:
         return wav
     return AF.resample(wav, orig_sr, target_sr)
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call `write(tmp_path)` then rename onto `path`, so a failure never leaves a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> None:

@@ -1,12 +1,25 @@
-"""Finding checkpoints (local path or hub) and reading the released WavCube Lightning checkpoints."""
+"""Saving and loading every model: one `config.json` layout, atomic writes, strict loading, local path or hub.
+
+Also reads the released WavCube Lightning checkpoints."""
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+# Files are created with the permissions the user's umask gives, as open() would; mkstemp alone
+# gives 0600. Read once: os.umask can only be read by setting it, which is not thread-safe later.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 # Released key prefix → ours. Only what inference needs is kept: the frozen teacher WavLM and the
 # stage-1 semantic decoder (dec_projection, dec_transformer) are training-only.
@@ -21,11 +34,84 @@ _PREFIXES = [
     ("backbone.decoder.vocoder.", "decoder.vocoder."),
 ]
 # Old torch weight-norm names, as written by checkpoints saved before parametrizations.
+_WEIGHT_NORM = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
+
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, of an unknown format, or does not match its config."""
 
 
-_WEIGHT_NORM = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Call `write(tmp_path)` then rename onto `path`, so a failure never leaves a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model(model: nn.Module, directory: str | os.PathLike, model_type: str, config: dict) -> None:
+    """Write `model.safetensors` and `config.json` = {format_version, model_type, config}, each atomically.
+
+    The weights go first: a crash between the two leaves no config.json pointing at missing weights.
+    """
+    directory = Path(directory)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    meta = {"format_version": FORMAT_VERSION, "model_type": model_type, "config": config}
+    text = json.dumps(meta, indent=2)
+    atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_model_config(directory: Path, model_type: str, what: str) -> dict:
+    """The `config` of a directory written by `save_model`, after checking that its weights are there."""
+    if not (directory / CONFIG_NAME).is_file() or not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(f"{directory} holds no {CONFIG_NAME} + {WEIGHTS_NAME} (a saved {what})")
+    return read_config_file(directory / CONFIG_NAME, model_type, what)
+
+
+def read_config_file(path: Path, model_type: str, what: str) -> dict:
+    """The `config` of a `config.json` written by `save_model`; checks its model type and format version.
+
+    A codec file of the first layout (the config's fields beside format_version and model_type, with no
+    "config" key) is read as well.
+    """
+    meta = read_config(path, what)
+    if meta.get("model_type") != model_type or meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{what} file {path} is broken: it holds model_type={meta.get('model_type')!r}, "
+                              f"format_version={meta.get('format_version')!r}; this version of cubetts reads "
+                              f"model_type {model_type!r}, format_version {FORMAT_VERSION}")
+    if "config" in meta:
+        config = meta["config"]
+    else:  # the first codec layout: the config's fields at the top level
+        config = {k: v for k, v in meta.items() if k not in ("format_version", "model_type")}
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{what} file {path} is broken: 'config' is a {type(config).__name__}, not an object")
+    return config
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """`load_state_dict(strict=True)` with one readable error listing every mismatch."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        def head(xs: list[str]) -> str:
+            return ", ".join(xs[:5]) + (f" ... ({len(xs)} in all)" if len(xs) > 5 else "")
+        parts = [f"missing: {head(missing)}" if missing else "", f"unexpected: {head(unexpected)}" if unexpected else "",
+                 f"shape mismatch: {head(sorted(shapes))}" if shapes else ""]
+        raise CheckpointError(f"checkpoint {source} does not match the model config; " + "; ".join(p for p in parts if p))
+    model.load_state_dict(state, strict=True)
 
 
 def fetch(path_or_repo_id: str | os.PathLike, what: str, subfolder: str | None = None,
@@ -90,10 +176,10 @@ def read_safetensors(path: Path, what: str, device: str | torch.device = "cpu") 
                               f"{type(err).__name__}: {err}") from None
 
 
-def read_released(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def read_released(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """The `state_dict` of a released Lightning `.ckpt`; an unreadable file raises CheckpointError naming it."""
     try:
-        raw = torch.load(path, map_location=map_location, weights_only=False)
+        raw = torch.load(path, map_location=device, weights_only=False)
     except Exception as err:  # a truncated zip or pickle: RuntimeError, UnpicklingError, EOFError, ...
         raise CheckpointError(f"codec checkpoint file {path} is broken (truncated or corrupted?): "
                               f"{type(err).__name__}: {err}") from None

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .audio import AUDIO_SUFFIXES, AudioError, atomic_write, check_output_path, load_audio, save_audio
-from .checkpoint import CheckpointError, read_config
-from .model import WavCube, WavCubeConfig
+from .audio import AUDIO_SUFFIXES, AudioError, check_output_path, load_audio, save_audio
+from .checkpoint import CheckpointError, atomic_write, read_config_file
+from .model import MODEL_TYPE, WavCube, WavCubeConfig
 
 DEFAULT_CHECKPOINT = "yhaha/WavCube"  # the released checkpoints on the Hugging Face Hub
 DEFAULT_SUBFOLDER = "WavCube"  # or "WavCube-Pro"
@@ -71,7 +71,7 @@ def read_latent(path: Path, latent_dim: int) -> torch.Tensor:
 def load_codec(args: argparse.Namespace) -> WavCube:
     config = None
     if args.config:
-        config = WavCubeConfig.from_dict(read_config(Path(args.config), "codec config"))
+        config = WavCubeConfig.from_dict(read_config_file(Path(args.config), MODEL_TYPE, "codec config"))
     subfolder = codec_subfolder(args.checkpoint, args.subfolder)
     codec = WavCube.from_pretrained(args.checkpoint, config=config, subfolder=subfolder)
     return codec.to(pick_device(args.device))

@@ -123,13 +123,13 @@ class MelCodec(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike = DEFAULT_VOCOS, subfolder: str | None = None,
-                        revision: str | None = None, map_location: str | torch.device = "cpu") -> "MelCodec":
+                        revision: str | None = None, device: str | torch.device = "cpu") -> "MelCodec":
         """A Vocos mel vocoder in its hub layout (`config.yaml` + `pytorch_model.bin`): a local folder first,
         else a hub repo id (downloaded once into the HF cache)."""
         from vocos import Vocos  # type: ignore[import-untyped]
         from vocos.pretrained import instantiate_class  # type: ignore[import-untyped]
 
-        from .model import load_strict
+        from .checkpoint import load_strict
 
         root = fetch(path_or_repo_id, "Vocos vocoder", subfolder, revision, [VOCOS_CONFIG, VOCOS_WEIGHTS])
         if not (root / VOCOS_CONFIG).is_file() or not (root / VOCOS_WEIGHTS).is_file():
@@ -145,11 +145,11 @@ class MelCodec(nn.Module):
                                       f"got {spec.get('class_path')!r}")
             parts[name] = instantiate_class(args=(), init=spec)
         vocos = Vocos(**parts)
-        state = torch.load(root / VOCOS_WEIGHTS, map_location=map_location, weights_only=True)
+        state = torch.load(root / VOCOS_WEIGHTS, map_location=device, weights_only=True)
         load_strict(vocos, state, str(root))
         source = str(Path(path_or_repo_id).expanduser().resolve()) if Path(path_or_repo_id).expanduser().exists() \
             else str(path_or_repo_id)
-        return cls(config, VocosVocoder(vocos), source, subfolder, revision).to(map_location).eval()
+        return cls(config, VocosVocoder(vocos), source, subfolder, revision).to(device).eval()
 
     def spec(self) -> CodecSpec:
         """The record a TTS checkpoint keeps of this codec."""

@@ -2,29 +2,25 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from . import windows
-from .audio import atomic_write, prepare_clips
-from .checkpoint import (CheckpointError, convert_released_state_dict, read_config, read_released, read_safetensors,
-                         resolve)
+from .audio import prepare_clips
+from .checkpoint import (WEIGHTS_NAME, CheckpointError, convert_released_state_dict, load_strict, read_model_config,
+                         read_released, read_safetensors, resolve, save_model)
 from .decoder import DecoderConfig, WavCubeDecoder
 from .encoder import EncoderConfig, WavCubeEncoder, normalize_clips
 from .spec import CodecSpec
 from .transformer import length_mask
 from .windows import decode_windows, encode_windows
 
-FORMAT_VERSION = 1
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+MODEL_TYPE = "wavcube"
 WAVLM_FIELD = 400  # samples under WavLM's first frame (25 ms); later frames start every 320 samples
 
 
@@ -45,16 +41,10 @@ class WavCubeConfig:
         return cls(encoder=EncoderConfig.tiny(), decoder=DecoderConfig.tiny())
 
     def to_dict(self) -> dict:
-        return {"format_version": FORMAT_VERSION, "model_type": "wavcube", **asdict(self)}
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "WavCubeConfig":
-        version = d.get("format_version")
-        if version != FORMAT_VERSION or d.get("model_type") != "wavcube":
-            raise CheckpointError(
-                f"unsupported codec config (model_type={d.get('model_type')!r}, format_version={version!r}); "
-                f"this version of cubetts reads model_type 'wavcube', format_version {FORMAT_VERSION}"
-            )
         try:
             dec = dict(d["decoder"])
             dec["vocoder_window"] = tuple(dec["vocoder_window"])
@@ -182,16 +172,12 @@ class WavCube(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` and `model.safetensors` (each atomically) into `directory`."""
-        directory = Path(directory)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-        text = json.dumps(self.config.to_dict(), indent=2)
-        atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
+        save_model(self, directory, MODEL_TYPE, self.config.to_dict())
 
     @classmethod
     def from_pretrained(
         cls, path_or_repo_id: str | os.PathLike, config: WavCubeConfig | None = None,
-        map_location: str | torch.device = "cpu", **hub_kwargs,
+        device: str | torch.device = "cpu", **hub_kwargs,
     ) -> "WavCube":
         """Load our format (a directory with config.json) or a released Lightning `.ckpt`.
 
@@ -201,38 +187,19 @@ class WavCube(nn.Module):
         """
         path = resolve(path_or_repo_id, **hub_kwargs)
         if path.is_dir():
-            cfg_file = path / CONFIG_NAME
-            if not cfg_file.is_file() or not (path / WEIGHTS_NAME).is_file():
-                raise CheckpointError(f"{path} holds no {CONFIG_NAME} + {WEIGHTS_NAME} (a saved cubetts codec)")
+            saved = read_model_config(path, MODEL_TYPE, "codec checkpoint")
             if config is None:
-                saved = read_config(cfg_file, "codec checkpoint")
                 try:
                     config = WavCubeConfig.from_dict(saved)
                 except CheckpointError as err:
-                    raise CheckpointError(f"codec checkpoint file {cfg_file} is broken: {err}") from None
+                    raise CheckpointError(f"codec checkpoint file {path / 'config.json'} is broken: {err}") from None
             model = cls(config)
-            state = read_safetensors(path / WEIGHTS_NAME, "codec checkpoint", map_location)
+            state = read_safetensors(path / WEIGHTS_NAME, "codec checkpoint", device)
         else:  # read before building: a broken file is reported without first building a 300M-parameter model
-            state = convert_released_state_dict(read_released(path, map_location))
+            state = convert_released_state_dict(read_released(path, device))
             model = cls(config or WavCubeConfig.base())
         load_strict(model, state, str(path))
         local = Path(path_or_repo_id).expanduser()
         model.source = str(local.resolve()) if local.exists() else str(path_or_repo_id)
         model.subfolder, model.revision = hub_kwargs.get("subfolder"), hub_kwargs.get("revision")
-        return model.eval()
-
-
-def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """`load_state_dict(strict=True)` with one readable error listing every mismatch."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
-    if missing or unexpected or shapes:
-        def head(xs: list[str]) -> str:
-            return ", ".join(xs[:5]) + (f" ... ({len(xs)} in all)" if len(xs) > 5 else "")
-        parts = [f"missing: {head(missing)}" if missing else "", f"unexpected: {head(unexpected)}" if unexpected else "",
-                 f"shape mismatch: {head(sorted(shapes))}" if shapes else ""]
-        raise CheckpointError(f"checkpoint {source} does not match the model config; " + "; ".join(p for p in parts if p))
-    model.load_state_dict(state, strict=True)
+        return model.to(device).eval()

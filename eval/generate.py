@@ -10,7 +10,8 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 import torch
 from tqdm import tqdm
 
-from codec.audio import atomic_write, load_audio, save_audio
+from codec.audio import load_audio, save_audio
+from codec.checkpoint import atomic_write
 
 from .protocol import EvalPair
 

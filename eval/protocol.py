@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import soundfile as sf
 
-from codec.audio import atomic_write
+from codec.checkpoint import atomic_write
 
 F5_LIST_NAME = "librispeech_pc_test_clean_cross_sentence.lst"
 # Where the list comes from. The bytes (CRLF line ends included) hash to `sha256`; the report records whether

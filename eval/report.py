@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
-from codec.audio import atomic_write
+from codec.checkpoint import atomic_write
 
 PUBLISHED_FILE = Path(__file__).parent / "data" / "published.json"
 REPORT_VERSION = 1

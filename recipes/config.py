@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from codec.audio import atomic_write
+from codec.checkpoint import atomic_write
 
 T = TypeVar("T")
 

@@ -29,7 +29,8 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from codec import open_codec  # noqa: E402
-from codec.audio import atomic_write, load_audio  # noqa: E402
+from codec.audio import load_audio  # noqa: E402
+from codec.checkpoint import atomic_write  # noqa: E402
 from recipes.manifest import SKIP_BAD_LINES_HELP, Utterance, read_manifest  # noqa: E402
 from recipes.shards import (STATS_NAME, ShardError, compute_stats, save_stats, shard_path, verify_shard,  # noqa: E402
                             write_shard)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from codec.audio import atomic_write
+from codec.checkpoint import atomic_write
 
 COLUMNS = ("id", "path", "duration", "speaker", "text")
 AUDIO_SUFFIXES = (".wav", ".flac")

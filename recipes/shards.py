@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
-from codec.audio import atomic_write
+from codec.checkpoint import atomic_write
 from codec.spec import CodecSpec
 from tts.latent_norm import LatentNorm
 

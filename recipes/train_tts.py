@@ -31,7 +31,7 @@ from safetensors.torch import load_file  # noqa: E402
 from torch.nn.utils.rnn import pad_sequence  # noqa: E402
 
 from codec import Codec, check_codec, load_codec, open_codec  # noqa: E402
-from codec.model import load_strict  # noqa: E402
+from codec.checkpoint import WEIGHTS_NAME, load_strict  # noqa: E402
 from recipes.checkpoint import set_rng_state  # noqa: E402
 from recipes.config import resolve_config  # noqa: E402
 from recipes.ema import EMA, EMASchedule  # noqa: E402
@@ -39,7 +39,7 @@ from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # n
 from recipes.sampler import frame_batches  # noqa: E402
 from recipes.shards import LatentDataset, load_codec_spec, load_stats  # noqa: E402
 from tts.flow import random_span_mask  # noqa: E402
-from tts.model import WEIGHTS_NAME, TTSConfig, TTSModel  # noqa: E402
+from tts.model import TTSConfig, TTSModel  # noqa: E402
 from tts.options import SynthesisOptions  # noqa: E402
 from tts.text import TextError, Tokenizer, build_tokenizer  # noqa: E402
 

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import torch
 
-from codec.checkpoint import CheckpointError, fetch
-from codec.model import load_strict
+from codec.checkpoint import WEIGHTS_NAME, CheckpointError, fetch, load_strict
 from codec.spec import CodecSpec
 
 from .dit import DiTConfig
-from .model import WEIGHTS_NAME, TTSConfig, TTSModel
+from .model import TTSConfig, TTSModel
 from .text import read_vocab
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,12 +9,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
-from codec.audio import atomic_write
-from codec.checkpoint import CheckpointError, fetch, read_config, read_safetensors
-from codec.model import load_strict
+from codec.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, fetch, load_strict, read_model_config,
+                              read_safetensors, save_model)
 from codec.spec import CodecSpec
 
 from .dit import DiT, DiTConfig
@@ -26,10 +23,7 @@ from .text import build_tokenizer
 # DiT.velocity's signature: (x, cond, text_h, time, mask, drop_audio) -> (B, N, D)
 VelocityNet = Callable[..., torch.Tensor]
 
-FORMAT_VERSION = 1
 MODEL_TYPE = "cubetts-tts"
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -171,12 +165,7 @@ class TTSModel(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` (with the format version) and `model.safetensors`, each atomically."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp))
-        meta = {"format_version": FORMAT_VERSION, "model_type": MODEL_TYPE, "config": self.config.to_dict()}
-        atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+        save_model(self, directory, MODEL_TYPE, self.config.to_dict())
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
@@ -188,14 +177,9 @@ class TTSModel(nn.Module):
         from . import f5  # it builds on this module
 
         directory = f5.converted(path, subfolder) if f5.is_f5_source(path) else _resolve(path, subfolder)
-        meta = read_config(directory / CONFIG_NAME, "TTS model")
-        if not (directory / WEIGHTS_NAME).is_file():
-            raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
-        if meta.get("model_type") != MODEL_TYPE or meta.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(f"{directory} holds model_type={meta.get('model_type')!r} format_version="
-                             f"{meta.get('format_version')!r}; expected {MODEL_TYPE!r} version {FORMAT_VERSION}")
+        saved = read_model_config(directory, MODEL_TYPE, "TTS model")
         try:
-            config = TTSConfig.from_dict(meta["config"])
+            config = TTSConfig.from_dict(saved)
         except (KeyError, TypeError, ValueError) as err:  # a missing, unknown or malformed field
             raise CheckpointError(f"TTS model file {directory / CONFIG_NAME} is broken: malformed config: "
                                   f"{type(err).__name__}: {err}") from None

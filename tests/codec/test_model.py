@@ -63,12 +63,25 @@ def test_save_load_round_trip(codec, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
+def test_loads_the_first_config_layout(codec, tmp_path):
+    """Directories written before the shared layout (config fields at the top level) still load."""
+    codec.save_pretrained(tmp_path)
+    meta = json.loads((tmp_path / "config.json").read_text())
+    assert set(meta) == {"format_version", "model_type", "config"}
+    (tmp_path / "config.json").write_text(json.dumps({"format_version": 1, "model_type": "wavcube", **meta["config"]}))
+    loaded = WavCube.from_pretrained(tmp_path)
+    assert loaded.config == codec.config
+    wav = torch.randn(12000) * 0.1
+    torch.testing.assert_close(loaded.encode(wav, 16000)[0], codec.encode(wav, 16000)[0], rtol=0, atol=0)
+
+
 def test_load_rejects_unknown_format_and_mismatch(codec, tmp_path):
     codec.save_pretrained(tmp_path)
     cfg = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "format_version": 99}))
     with pytest.raises(CheckpointError, match="format_version"):
         WavCube.from_pretrained(tmp_path)
+    codec.save_pretrained(tmp_path)  # a readable file again: the mismatch is the weights' shape
     other = WavCubeConfig.tiny()
     bigger = WavCubeConfig(encoder=other.encoder, decoder=type(other.decoder)(**{**vars(other.decoder), "layers": 3}))
     with pytest.raises(CheckpointError, match="missing: decoder.transformer.layers.2"):

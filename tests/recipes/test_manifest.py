@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from codec.audio import _UMASK
+from codec.checkpoint import _UMASK
 from recipes.manifest import (ManifestError, Utterance, filter_duration, read_manifest, scan, split_by_speaker,
                               write_manifest)
 from recipes.prepare_data import main as prepare_main
