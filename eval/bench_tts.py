@@ -80,7 +80,7 @@ def vocos_mel_24khz() -> MelCodec:
 
 
 def text_for(seconds: float) -> str:
-    words, out = 0, []
+    words, out = 0, list[str]()
     for sentence in SENTENCES * 100:
         if out and words + len(sentence.split()) > seconds * WORDS_PER_SECOND:
             break

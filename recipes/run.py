@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from .checkpoint import list_checkpoints, load_training_state, save_checkpoint
 from .config import check_config, record_config
 
 
-def run_parser(doc: str | None, presets: Sequence[str]) -> argparse.ArgumentParser:
+def run_parser(doc: str | None, presets: Collection[str]) -> argparse.ArgumentParser:
     """The flags every training recipe shares: --config, --run-dir, --until-step, --cpu."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None, help=f"a preset ({', '.join(presets)}) or a JSON/YAML file; "
