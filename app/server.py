@@ -41,7 +41,7 @@ class InputError(ValueError):
 
 
 def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, reference_text: str | None = None,
-                speed: float | None = None, nfe: int | None = None, cfg: float | None = None,
+                speed: float | None = None, nfe: float | None = None, cfg: float | None = None,
                 seed: int | str | None = None, remove_silence: bool = False, *,
                 progress: Progress | None = None,
                 batcher: Batcher | None = None) -> tuple[tuple[int, np.ndarray], int]:
@@ -59,6 +59,7 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
     try:
         progress(0.0, "checking the input")
         options = _options(synthesizer.options, speed, nfe, cfg, seed)
+        assert options.seed is not None  # _options draws one when none is given
         sentences = _check_text(text, options.max_chars)
         path = _check_reference(reference)
         transcribe = not (reference_text and reference_text.strip())

@@ -199,6 +199,7 @@ def convert_released_state_dict(state: dict[str, torch.Tensor]) -> dict[str, tor
         wavlm = "feature_extractor.model."
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
+        new: str | None
         if key.startswith(wavlm):
             new = "encoder.wavlm." + key[len(wavlm):]
         else:

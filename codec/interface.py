@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from .checkpoint import fetch
 from .mel import _MEL_FEATURES, GRIFFIN_LIM, VOCOS_CONFIG, MelCodec

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torchaudio
 import torchaudio.functional as AF
-import yaml  # type: ignore[import-untyped]
+import yaml
 from torch import nn
 
 from .audio import prepare_clips
@@ -126,8 +126,8 @@ class MelCodec(nn.Module):
                         revision: str | None = None, device: str | torch.device = "cpu") -> "MelCodec":
         """A Vocos mel vocoder in its hub layout (`config.yaml` + `pytorch_model.bin`): a local folder first,
         else a hub repo id (downloaded once into the HF cache)."""
-        from vocos import Vocos  # type: ignore[import-untyped]
-        from vocos.pretrained import instantiate_class  # type: ignore[import-untyped]
+        from vocos import Vocos
+        from vocos.pretrained import instantiate_class
 
         from .checkpoint import load_strict
 

@@ -49,6 +49,8 @@ def attention_mask(
 class RotaryEmbedding(nn.Module):
     """RoPE in the rotate-half layout: channel k pairs with channel k + head_dim/2."""
 
+    inv_freq: torch.Tensor  # (head_dim/2,), a buffer
+
     def __init__(self, head_dim: int, theta: float = 10000.0):
         super().__init__()
         inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
@@ -77,7 +79,7 @@ class SelfAttention(nn.Module):
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
-        self.heads, self.causal, self.window = heads, causal, tuple(window)
+        self.heads, self.causal, self.window = heads, causal, (window[0], window[1])  # a list in JSON
         self.q_proj = nn.Linear(dim, dim)
         self.k_proj = nn.Linear(dim, dim, bias=False)
         self.v_proj = nn.Linear(dim, dim)

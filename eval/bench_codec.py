@@ -73,8 +73,8 @@ def run_measured(argv: list[str]) -> tuple[float, float]:
 
 def bench_long(minutes: list[float], threads: int, preset: str) -> None:
     """Peak RSS of `python -m codec encode` and `decode` (the CLI, CPU) per audio length."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
         # Built in a child: a forked child's peak RSS counts the parent's pages at fork, so the parent stays small.
         run_measured([sys.executable, "-c", f"import torch; from codec import WavCube, WavCubeConfig; "
                       f"torch.manual_seed(0); WavCube(WavCubeConfig.{preset}()).save_pretrained({str(tmp / 'codec')!r})"])

@@ -12,13 +12,16 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from codec.checkpoint import atomic_write
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def to_dict(config: Any) -> dict:
@@ -45,7 +48,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if value is None:
             return None
         return _convert(options[0], value, where) if len(options) == 1 else value
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return value if isinstance(value, hint) else from_dict(hint, value)
     if origin is tuple:
         args, items = typing.get_args(hint), list(value)

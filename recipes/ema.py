@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,13 @@ class EMASchedule:
         return min(self.max_decay, 1.0 - (1.0 + k) ** -self.power)
 
 
-class EMA:
+class EMA(Generic[M]):
     """`ema.model`: a frozen copy of the model whose parameters follow `schedule`.
 
     Buffers (e.g. latent statistics, fixed during training) are copied as they are.
     """
 
-    def __init__(self, model: nn.Module, schedule: EMASchedule):
+    def __init__(self, model: M, schedule: EMASchedule):
         self.schedule = schedule
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 

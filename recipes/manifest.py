@@ -151,12 +151,13 @@ def read_manifest(path: str | os.PathLike, skip_bad_lines: bool = False) -> list
     if not lines or tuple(lines[0].split("\t")) != COLUMNS:
         raise ManifestError(f"{path} is not a manifest: expected the header {' '.join(COLUMNS)} (tab-separated), "
                             f"got {lines[0] if lines else 'an empty file'!r}")
-    utts, bad = [], []
+    utts: list[Utterance] = []
+    bad: list[str] = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         utt, problem = _parse_line(line, path.parent)
-        if problem:
+        if utt is None:
             bad.append(f"line {number}: {problem}")
         else:
             utts.append(utt)

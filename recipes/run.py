@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def release_lock(path: Path) -> None:
         pass
 
 
-def run_parser(doc: str | None, presets: Sequence[str]) -> argparse.ArgumentParser:
+def run_parser(doc: str | None, presets: Collection[str]) -> argparse.ArgumentParser:
     """The flags every training recipe shares: --config, --run-dir, --until-step, --cpu."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None, help=f"a preset ({', '.join(presets)}) or a JSON/YAML file; "

@@ -30,12 +30,12 @@ def frame_batches(lengths: Sequence[int], max_frames: int, max_items: int, seed:
     if max_frames < 1 or max_items < 1:
         raise ValueError(f"max_frames and max_items must be ≥ 1, got {max_frames} and {max_items}")
     rng = np.random.default_rng([seed, epoch])
-    lengths = np.asarray(lengths)
-    order = np.lexsort((rng.random(len(lengths)), lengths))  # by length, then the random key
+    sizes = np.asarray(lengths)
+    order = np.lexsort((rng.random(len(sizes)), sizes))  # by length, then the random key
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:
-        n = int(lengths[i])
+        n = int(sizes[i])
         if n > max_frames:
             continue
         if current and ((len(current) + 1) * n > max_frames  # n is the longest so far: items are sorted

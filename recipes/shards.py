@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -159,7 +160,7 @@ class LatentDataset(Dataset):
             self.ids += index["ids"]
             self.texts += index["texts"]
             self.lengths += index["lengths"]
-        self._open: dict[int, object] = {}
+        self._open: dict[int, Any] = {}  # shard index → open safetensors file
 
     def __len__(self) -> int:
         return len(self.items)

@@ -5,6 +5,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,8 +39,8 @@ class WhisperTranscriber:
         self.model_name = model
         self.device = torch.device(device)
         self.retry_seconds = retry_seconds
-        self._processor = None
-        self._model = None
+        self._processor: Any = None  # a transformers processor and model, once loaded
+        self._model: Any = None
         self._lock = threading.Lock()
         self._loader: threading.Thread | None = None
         self._failure: tuple[str, float] | None = None  # (message, time.monotonic() of the failure)

@@ -231,13 +231,14 @@ class DiT(nn.Module):
         self.in_proj = nn.Linear(2 * config.latent_dim + config.text_dim, config.dim)
         self.conv_pos = ConvPositionEmbedding(config.dim, config.conv_pos_kernel)
         self.time_mlp = nn.Sequential(nn.Linear(256, config.dim), nn.SiLU(), nn.Linear(config.dim, config.dim))
-        self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.depth))
+        blocks = [DiTBlock(config) for _ in range(config.depth)]
+        self.blocks = nn.ModuleList(blocks)
         self.out_modulation = nn.Linear(config.dim, 2 * config.dim)
         self.out_norm = nn.LayerNorm(config.dim, elementwise_affine=False, eps=1e-6)
         self.out_proj = nn.Linear(config.dim, config.latent_dim)
         # adaLN-Zero: each block starts as the identity and the output at zero, which keeps the
         # first steps of training stable in a deep stack.
-        for layer in [b.modulation for b in self.blocks] + [self.out_modulation, self.out_proj]:
+        for layer in [b.modulation for b in blocks] + [self.out_modulation, self.out_proj]:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 

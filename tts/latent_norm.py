@@ -14,6 +14,9 @@ class LatentNorm(nn.Module):
     from noise to data equally long in every dimension.
     """
 
+    mean: torch.Tensor  # (D,), a buffer
+    std: torch.Tensor  # (D,), a buffer
+
     def __init__(self, latent_dim: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(latent_dim))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import inflect
 
 # Digit strings longer than this are codes or IDs, not quantities: they are read digit by digit.
 _MAX_CARDINAL_DIGITS = 15
@@ -34,7 +38,7 @@ _INTEGER = re.compile(r"\d+")
 
 
 @lru_cache(maxsize=1)
-def _engine() -> "inflect.engine":  # noqa: F821
+def _engine() -> inflect.engine:
     import inflect  # imported on first use: it takes ~2 s (typeguard instruments it)
 
     return inflect.engine()

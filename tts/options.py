@@ -113,7 +113,7 @@ def number(text: str) -> int | float:
         return float(text)  # a ValueError here: argparse reports "invalid number value"
 
 
-def add_option_arguments(parser: argparse.ArgumentParser, defaults: SynthesisOptions | None = None) -> None:
+def add_option_arguments(parser: argparse._ActionsContainer, defaults: SynthesisOptions | None = None) -> None:
     """One `--flag` per SynthesisOptions field, with its default, type, accepted range and help."""
     defaults = defaults or SynthesisOptions()
     hints = typing.get_type_hints(SynthesisOptions)

@@ -13,6 +13,8 @@ from codec import WavCube, WavCubeConfig  # noqa: E402
 from tts import Synthesizer, SynthesisOptions  # noqa: E402
 from tts.model import TTSConfig, TTSModel  # noqa: E402
 
+from ..conftest import randomized  # noqa: E402
+
 SR = 16000
 REF_TEXT = "hello there, my good friend."
 # Few solver steps: the tests check the app's plumbing, not the sound.
@@ -30,15 +32,6 @@ class FakeASR:
         return REF_TEXT
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    """Tiny models run fastest on one thread; two threads on a shared 2-core machine stall for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def voice_like(seconds: float, seed: int = 0) -> torch.Tensor:
     """Harmonic syllables 0.2 s long with 0.05 s gaps: loud enough, and not silent, for a reference."""
     gen = torch.Generator().manual_seed(seed)
@@ -50,7 +43,8 @@ def voice_like(seconds: float, seed: int = 0) -> torch.Tensor:
 @pytest.fixture(scope="session")
 def synthesizer() -> Synthesizer:
     torch.manual_seed(0)
-    return Synthesizer(TTSModel(TTSConfig.tiny()), WavCube(WavCubeConfig.tiny()), transcriber=FakeASR(),
+    # Drawn weights: the DiT's zero-initialised output would make every setting give the same audio.
+    return Synthesizer(randomized(TTSModel(TTSConfig.tiny())), WavCube(WavCubeConfig.tiny()), transcriber=FakeASR(),
                        options=OPTIONS)
 
 

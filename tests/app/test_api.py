@@ -3,6 +3,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from gradio_client import Client, handle_file
@@ -44,10 +45,20 @@ def test_requests_wait_in_the_queue_and_all_complete(client, refs):
 
 
 def test_all_settings_by_name(client, refs):
-    wav_path, seed = client.predict(text="Good morning.", reference=handle_file(refs["good"]),
-                                    reference_text=REF_TEXT, speed=1.5, steps=2, cfg_strength=0.0, seed="11",
-                                    remove_silence=True, api_name="/clone_voice")
-    assert seed == "11" and len(sf.read(wav_path)[0]) > 0
+    def speak(**settings):
+        wav_path, seed = client.predict(text="Good morning.", reference=handle_file(refs["good"]),
+                                        reference_text=REF_TEXT, api_name="/clone_voice",
+                                        **{"speed": 1.0, "steps": 2, "cfg_strength": 2.0, "seed": "11",
+                                           "remove_silence": False, **settings})
+        return sf.read(wav_path)[0], seed
+
+    base, seed = speak()
+    assert seed == "11" and len(base) > 0
+    assert np.array_equal(speak()[0], base)  # the same settings repeat the audio
+    for name, value in [("steps", 3), ("cfg_strength", 0.0), ("seed", "12")]:
+        other, _ = speak(**{name: value})
+        assert other.shape == base.shape and not np.array_equal(other, base), name
+    assert abs(len(speak(speed=2.0)[0]) - len(base) / 2) < 0.1 * len(base)
 
 
 @pytest.mark.parametrize("text, ref, message", [

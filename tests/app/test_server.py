@@ -28,9 +28,18 @@ def test_returns_audio_and_the_seed_that_repeats_it(synthesizer, refs):
 
 
 def test_settings_reach_the_synthesizer(synthesizer, refs):
-    text = "Seven short words are spoken right here."
-    (_, normal), _ = clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=1)
-    (_, fast), _ = clone_voice(synthesizer, text, refs["good"], REF_TEXT, speed=2.0, nfe=2, cfg=0.0, seed=1)
+    def speak(**settings) -> np.ndarray:
+        (_, wav), _ = clone_voice(synthesizer, "Seven short words are spoken right here.", refs["good"], REF_TEXT,
+                                  **{"seed": 1, **settings})
+        return wav
+
+    normal = speak()
+    assert np.array_equal(speak(), normal)  # the same settings repeat the audio
+    assert np.abs(normal).max() < 32767  # not clipped flat: a changed setting shows in the samples
+    for name, value in [("nfe", 2), ("cfg", 0.0), ("seed", 2)]:
+        other = speak(**{name: value})
+        assert other.shape == normal.shape and not np.array_equal(other, normal), name
+    fast = speak(speed=2.0)
     assert abs(fast.shape[0] - normal.shape[0] / 2) < 0.1 * normal.shape[0]
 
 

@@ -22,14 +22,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_extract_disjoint_shards_that_cover_the_manifest(clips_manifest, tiny_codec, tmp_path):
+def test_two_processes_extract_disjoint_shards_that_cover_the_manifest(clips_manifest, tiny_codec_dir, tmp_path):
     out = tmp_path / "latents"
     # `accelerate launch --cpu` starts one process unless mpirun is set up; its torchrun-based launcher
     # (`--multi_gpu`) starts two, and the script's own --cpu keeps them on the CPU (gloo).
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()), "recipes/extract_latents.py",
-           "--manifest", str(clips_manifest), "--codec", str(tiny_codec), "--out", str(out),
+           "--manifest", str(clips_manifest), "--codec", str(tiny_codec_dir), "--out", str(out),
            "--shard-size", "3", "--workers", "0", "--cpu"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -48,10 +48,10 @@ def test_two_processes_extract_disjoint_shards_that_cover_the_manifest(clips_man
     torch.testing.assert_close(stats["std"], expected.std)
 
 
-def test_shards_hold_the_codec_latents_and_rerun_skips_done_shards(latents, clips_manifest, tiny_codec):
+def test_shards_hold_the_codec_latents_and_rerun_skips_done_shards(latents, clips_manifest, tiny_codec_dir):
     utts = read_manifest(clips_manifest)
     data = LatentDataset(latents)
-    codec = WavCube.from_pretrained(tiny_codec)
+    codec = WavCube.from_pretrained(tiny_codec_dir)
     wav, sr = load_audio(utts[4].path)
     expected, _ = codec.encode(wav, sr)
     assert data.ids[4] == utts[4].id and data.texts[4] == utts[4].text
@@ -61,29 +61,29 @@ def test_shards_hold_the_codec_latents_and_rerun_skips_done_shards(latents, clip
     redo = shard_path(latents, 1)
     kept = {p: p.stat().st_mtime_ns for p in list_shards(latents) if p != redo}
     redo.unlink()
-    extract(clips_manifest, str(tiny_codec), latents, shard_size=3, workers=0, cpu=True)
+    extract(clips_manifest, str(tiny_codec_dir), latents, shard_size=3, workers=0, cpu=True)
     assert redo.is_file()
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert LatentDataset(latents).ids == data.ids
 
 
-def test_rerun_with_another_plan_is_refused(latents, clips_manifest, tiny_codec):
+def test_rerun_with_another_plan_is_refused(latents, clips_manifest, tiny_codec_dir):
     with pytest.raises(ValueError, match="another extraction"):
-        extract(clips_manifest, str(tiny_codec), latents, shard_size=4, workers=0, cpu=True)
+        extract(clips_manifest, str(tiny_codec_dir), latents, shard_size=4, workers=0, cpu=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_latents_extracted_on_cuda_are_float32_computations(clips_manifest, tiny_codec, tmp_path, monkeypatch):
+def test_latents_extracted_on_cuda_are_float32_computations(clips_manifest, tiny_codec_dir, tmp_path, monkeypatch):
     out = tmp_path / "latents"
     cmd = [sys.executable, "recipes/extract_latents.py", "--manifest", str(clips_manifest), "--codec",
-           str(tiny_codec), "--out", str(out), "--shard-size", "8", "--workers", "0"]
+           str(tiny_codec_dir), "--out", str(out), "--shard-size", "8", "--workers", "0"]
     result = subprocess.run(cmd, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     stored = LatentDataset(out)[0]["latent"]
     assert stored.dtype == torch.float32
     utt = read_manifest(clips_manifest)[0]
-    codec = WavCube.from_pretrained(tiny_codec).cuda()
+    codec = WavCube.from_pretrained(tiny_codec_dir).cuda()
     wav, sr = load_audio(utt.path)
     codec.bf16 = True
     bf16, _ = codec.encode(wav, sr)
@@ -94,8 +94,8 @@ def test_latents_extracted_on_cuda_are_float32_computations(clips_manifest, tiny
     assert not torch.allclose(stored, bf16[0].cpu(), atol=1e-5, rtol=1e-4)  # bf16 would have been told apart
 
 
-def test_shards_record_their_codec(latents, tiny_codec):
-    assert load_codec_spec(latents) == WavCube.from_pretrained(tiny_codec).spec()
+def test_shards_record_their_codec(latents, tiny_codec_dir):
+    assert load_codec_spec(latents) == WavCube.from_pretrained(tiny_codec_dir).spec()
 
 
 def test_mel_extraction_records_the_mel_codec(clips_manifest, tiny_vocos, tmp_path):
@@ -109,7 +109,7 @@ def test_mel_extraction_records_the_mel_codec(clips_manifest, tiny_vocos, tmp_pa
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
-def test_a_broken_shard_is_named_and_redone(latents, clips_manifest, tiny_codec, capsys, damage):
+def test_a_broken_shard_is_named_and_redone(latents, clips_manifest, tiny_codec_dir, capsys, damage):
     shard = shard_path(latents, 2)
     good = shard.read_bytes()
     index = read_index(shard)
@@ -122,7 +122,7 @@ def test_a_broken_shard_is_named_and_redone(latents, clips_manifest, tiny_codec,
     if damage == "truncate":  # training names it too
         with pytest.raises(ShardError, match=str(shard)):
             LatentDataset(latents)
-    extract(clips_manifest, str(tiny_codec), latents, shard_size=3, workers=0, cpu=True)
+    extract(clips_manifest, str(tiny_codec_dir), latents, shard_size=3, workers=0, cpu=True)
     out = capsys.readouterr().out
     assert f"latent shard {shard}" in out and "redoing it" in out
     verify_shard(shard)

@@ -6,13 +6,13 @@ from codec.checkpoint import _UMASK
 from recipes.manifest import (ManifestError, Utterance, filter_duration, read_manifest, scan, split_by_speaker,
                               write_manifest)
 from recipes.prepare_data import main as prepare_main
-from tests.recipes.conftest import real_rows, write_clip
+from tests.recipes.conftest import write_clip
 
 
 @pytest.fixture
-def corpora(testdata, tmp_path) -> Path:
-    """Fake LibriTTS, LibriSpeech, LJSpeech and plain folders built from real clips, with made-up texts."""
-    src = [testdata / "realspeech" / r["file"] for r in real_rows(testdata, 4)]
+def corpora(speech, tmp_path) -> Path:
+    """Fake LibriTTS, LibriSpeech, LJSpeech and plain folders built from speech clips, with made-up texts."""
+    src = [r["path"] for r in speech[:4]]
     root = tmp_path / "corpora"
     tts = root / "LibriTTS" / "train-clean-100" / "19" / "198"
     write_clip(src[0], tts / "19_198_000000_000002.wav", 1.0)

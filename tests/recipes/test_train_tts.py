@@ -18,9 +18,9 @@ CONFIG = dataclasses.replace(TTSTrainConfig.tiny(), batch_seconds=8.0)  # 400 la
 
 
 @pytest.fixture(scope="module")
-def straight(latents, tiny_codec, tmp_path_factory):
+def straight(latents, tiny_codec_dir, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("straight")
-    return run_dir, train(CONFIG, latents, run_dir, codec=str(tiny_codec), cpu=True)
+    return run_dir, train(CONFIG, latents, run_dir, codec=str(tiny_codec_dir), cpu=True)
 
 
 def test_end_to_end_loss_goes_down_and_checkpoints_load(straight, latents):
@@ -67,14 +67,14 @@ def test_text_gap_is_fixed_and_zero_for_a_model_that_ignores_text(latents):
     assert first["loss_text"] != text_gap(model, batch, seed=1)["loss_text"]
 
 
-def test_killed_and_resumed_run_repeats_the_straight_run(straight, latents, tiny_codec, tmp_path):
+def test_killed_and_resumed_run_repeats_the_straight_run(straight, latents, tiny_codec_dir, tmp_path):
     _, reference = straight
-    first = train(CONFIG, latents, tmp_path, codec=str(tiny_codec), until_step=25, cpu=True)  # mid log window
-    second = train(CONFIG, latents, tmp_path, codec=str(tiny_codec), until_step=45, cpu=True)
+    first = train(CONFIG, latents, tmp_path, codec=str(tiny_codec_dir), until_step=25, cpu=True)  # mid log window
+    second = train(CONFIG, latents, tmp_path, codec=str(tiny_codec_dir), until_step=45, cpu=True)
     assert first == reference[:25] and second == reference[25:45]
     # Killed at step 45 before its checkpoint was written: steps 31-45 are lost, but were logged.
     shutil.rmtree(tmp_path / "checkpoints" / "step-00000045")
-    third = train(CONFIG, latents, tmp_path, codec=str(tiny_codec), cpu=True)
+    third = train(CONFIG, latents, tmp_path, codec=str(tiny_codec_dir), cpu=True)
     assert third == reference[30:]  # exactly: same data order, random states, optimizer and EMA
     curves = [[(e.step, e.value) for e in EventAccumulator(str(d / "logs")).Reload().Scalars("train/loss")]
               for d in (straight[0], tmp_path)]

@@ -28,12 +28,6 @@ def test_public_api_snippet(tiny_model, tiny_codec, tmp_path, monkeypatch):
     assert len(scope["wavs"]) == 2 and heard == [16000]
 
 
-def test_asr_construction_does_no_io():
-    asr = WhisperTranscriber("/no/such/whisper", "cpu")
-    assert asr._model is None
-    assert isinstance(torch.device(asr.device), torch.device)
-
-
 def test_f5_snippet_clones_a_voice(f5_reference, tiny_vocos, tmp_path, monkeypatch):
     """The README's F5-TTS snippet, with the fixture's F5-layout checkpoint standing in for the release and a tiny
     random Vocos for charactr/vocos-mel-24khz."""
