@@ -41,6 +41,7 @@ CFG, SWAY = 2.0, -1.0  # F5-TTS's inference defaults
 def _load_timing():
     """eval/timing.py by its path: this environment has torch but not cubetts's dependencies."""
     spec = importlib.util.spec_from_file_location("cubetts_timing", Path(__file__).with_name("timing.py"))
+    assert spec is not None and spec.loader is not None, "eval/timing.py sits beside this script"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -195,7 +196,7 @@ def main() -> None:
             r = results[-1]
             print(f"{clients:>3} clients: {r['requests']} requests in {r['wall_s']:.1f} s → {r['speech_s_per_s']:.2f} "
                   f"s of speech per s ({r['mean_jobs_per_batch']:.1f} jobs per DiT batch)")
-        report = {"meta": meta, "throughput": results}
+        report: dict[str, Any] = {"meta": meta, "throughput": results}
     else:
         runs = [(n, b) for b in args.batch for n in args.nfe]
         f5 = time_f5(preset, runs, args) if args.compare_f5 else None

@@ -176,7 +176,7 @@ def asterisk_prompts(max_words: int) -> list[tuple[str, str]]:
     """(gsm file, transcript) of the human prompts whose transcript is speakable (one-word prompts included)."""
     if not ASTERISK_TRANSCRIPTS.is_file():
         return []
-    found = {}
+    found: dict[str, str] = {}
     for line in gzip.open(ASTERISK_TRANSCRIPTS, "rt", encoding="utf-8"):
         name, sep, text = line.partition(":")
         path = ASTERISK_SOUNDS / f"{name.strip()}.gsm"

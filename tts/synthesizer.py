@@ -12,6 +12,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -194,8 +195,9 @@ class Synthesizer:
                 for (j, piece), wav in zip(batch, self._generate([(jobs[j], p) for j, p in batch])):
                     audio[j][piece.text_index, piece.chunk_index] = wav
                 for j in sorted({j for j, _ in batch}):
-                    if jobs[j].progress is not None:
-                        jobs[j].progress(len(audio[j]), len(jobs[j].pieces))
+                    report = jobs[j].progress
+                    if report is not None:
+                        report(len(audio[j]), len(jobs[j].pieces))
         out = []
         for job, done in zip(jobs, audio):
             wavs = []
@@ -352,8 +354,8 @@ class Synthesizer:
                             batch_first=True)  # (B, L), 0 = filler
         prompt = pad_sequence([job.ref.latent for job, _ in batch], batch_first=True).to(device)  # (B, P, D)
         args = (prompt, prompt_lengths.to(device), text.to(device), lengths.to(device), noise.to(device))
-        options = {"nfe": opts.nfe, "cfg": opts.cfg, "sway": opts.sway, "solver": opts.solver,
-                   "schedule": opts.schedule}
+        options: dict[str, Any] = {"nfe": opts.nfe, "cfg": opts.cfg, "sway": opts.sway, "solver": opts.solver,
+                                   "schedule": opts.schedule}
         runner = graphs.fast_velocity(self.model) if self.cuda_graphs else None
         if runner is not None:  # CUDA: bf16 weights, one CUDA graph per padded shape (tts/graphs.py)
             latent = graphs.sample(self.model, *args, velocity=runner, **options)  # (B, N, D)
