@@ -224,8 +224,9 @@ def _synthesis_args(p: argparse.ArgumentParser) -> None:
 def _scoring(p: argparse.ArgumentParser, optional: bool) -> None:
     """ASR and speaker-model choices; `optional` adds `none` (the codec run can skip WER or SIM)."""
     none = ("none",) if optional else ()
-    p.add_argument("--asr", default="whisper", choices=ASR_BACKENDS + none,
-                   help="ASR for WER (default whisper: openai/whisper-large-v3, as the papers)")
+    p.add_argument("--asr", default="faster-whisper", choices=ASR_BACKENDS + none,
+                   help="ASR for WER (default faster-whisper: Whisper large-v3 in CTranslate2, beam 5, F5-TTS's own "
+                        "scorer; whisper: the same weights through transformers)")
     p.add_argument("--asr-model", help="ASR checkpoint for scoring: local path or hub id (whisper/hubert)")
     p.add_argument("--speaker", default="resemblyzer", choices=SPEAKER_BACKENDS + none,
                    help="speaker model for SIM (wavlm-ecapa is the papers' SIM-o; needs --speaker-checkpoint)")

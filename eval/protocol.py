@@ -33,7 +33,10 @@ F5_LIST_SOURCE = {
     "rows": 1127,
     "licence": "file in an MIT-licensed repository; texts from LibriSpeech-PC, audio from LibriSpeech (CC BY 4.0)",
 }
-DEFAULT_PAIR_LIST = Path(__file__).parent / "data" / F5_LIST_NAME
+# A copy in eval/data, else the project's shared copy beside the repository (../shared/eval); hash-checked on use.
+_LIST_PLACES = (Path(__file__).parent / "data" / F5_LIST_NAME,
+                Path(__file__).resolve().parents[2] / "shared" / "eval" / F5_LIST_NAME)
+DEFAULT_PAIR_LIST = next((p for p in _LIST_PLACES if p.is_file()), _LIST_PLACES[0])
 TARGET_RANGE_S = (4.0, 10.0)  # the protocol's target durations
 PROMPT_RANGE_S = (2.0, 5.0)  # around the ~3 s prompts of VALL-E/F5-TTS (F5's list spans 2.4–4.5 s)
 

