@@ -26,7 +26,7 @@ HOW_TO_GET_TTS = (
     f"The default, F5-TTS v1 Base (`{DEFAULT_TTS}`: hub `SWivid/F5-TTS`, with the Vocos vocoder "
     "`charactr/vocos-mel-24khz`), is downloaded from the Hugging Face Hub on the first start (internet needed "
     "once, then cached; or copy the Hugging Face cache from a machine that has it). Or train a model with "
-    "`accelerate launch recipes/train_tts.py --config base --shards data/latents/train --run-dir runs/tts-base ...` "
+    "`accelerate launch -m recipes.train_tts --config base --shards data/latents/train --run-dir runs/tts-base ...` "
     "(README, section Training), then start the app with `--tts runs/tts-base/checkpoints/step-XXXXXXXX/ema` or "
     "set `CUBETTS_TTS` to that folder or to a hub id."
 )

@@ -1,8 +1,8 @@
 """Codec speed and memory: encode / decode real-time factor and peak memory, full-size model, random weights.
 
-    python eval/bench_codec.py                      # CPU, 10 s of audio, fp32
-    python eval/bench_codec.py --device cuda        # GPU, fp32 and bf16 autocast, batch 1 and --batch
-    python eval/bench_codec.py --long 1 5 10 30     # peak RSS of `python -m codec encode/decode` on long files
+    python -m eval.bench_codec                      # CPU, 10 s of audio, fp32
+    python -m eval.bench_codec --device cuda        # GPU, fp32 and bf16 autocast, batch 1 and --batch
+    python -m eval.bench_codec --long 1 5 10 30     # peak RSS of `python -m codec encode/decode` on long files
 
 RTF = compute seconds / audio seconds (lower is faster). Peak memory: torch.cuda.max_memory_allocated
 on GPU; on CPU the process's peak resident set size (model weights included). With --long, each
@@ -25,8 +25,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec import WavCube, WavCubeConfig  # noqa: E402
+from codec import WavCube, WavCubeConfig
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:

@@ -1,7 +1,7 @@
 """Does the TTS recipe learn to speak? Train on the offline corpus and score intelligibility as it trains.
 
-    python eval/bench_learning.py --tier overfit --out runs/bench/overfit                    # CPU, ~26 min
-    python eval/bench_learning.py --tier generalise --out runs/bench/generalise --device cuda  # one GPU (not yet run)
+    python -m eval.bench_learning --tier overfit --out runs/bench/overfit                    # CPU, ~26 min
+    python -m eval.bench_learning --tier generalise --out runs/bench/generalise --device cuda  # one GPU (not yet run)
 
 The real recipe end to end: `recipes/build_corpus.py` (espeak-ng voices) → `recipes/extract_latents.py` with
 the mel codec (F5-TTS's 100-bin log-mel; decoded with Griffin-Lim, 64 iterations, since no vocoder weights are
@@ -26,32 +26,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec.audio import load_audio, save_audio, to_mono  # noqa: E402
-from codec.mel import GRIFFIN_LIM, MelCodec  # noqa: E402
-from eval.asr import ASR, FasterWhisperASR  # noqa: E402
-from eval.plot import line_panels  # noqa: E402
-from eval.report import fmt, md_table, new_report, write_reports  # noqa: E402
-from eval.speaker import ResemblyzerScorer, SpeakerScorer, speaker_similarity  # noqa: E402
-from eval.wer import summarize_wer  # noqa: E402
-from recipes.build_corpus import CorpusConfig, build  # noqa: E402
-from recipes.checkpoint import list_checkpoints  # noqa: E402
-from recipes.ema import EMASchedule  # noqa: E402
-from recipes.extract_latents import extract  # noqa: E402
-from recipes.manifest import Utterance, read_manifest, write_manifest  # noqa: E402
-from recipes.shards import LatentDataset  # noqa: E402
-from recipes.train_tts import Collate, TTSTrainConfig, text_gap, train  # noqa: E402
-from tts.dit import DiTConfig  # noqa: E402
-from tts.model import TTSConfig, TTSModel  # noqa: E402
-from tts.synthesizer import Synthesizer  # noqa: E402
-from tts.text import build_tokenizer  # noqa: E402
+from codec.audio import load_audio, save_audio, to_mono
+from codec.mel import GRIFFIN_LIM, MelCodec
+from eval.asr import ASR, FasterWhisperASR
+from eval.plot import line_panels
+from eval.report import fmt, md_table, new_report, write_reports
+from eval.speaker import ResemblyzerScorer, SpeakerScorer, speaker_similarity
+from eval.wer import summarize_wer
+from recipes.build_corpus import CorpusConfig, build
+from recipes.checkpoint import list_checkpoints
+from recipes.ema import EMASchedule
+from recipes.extract_latents import extract
+from recipes.manifest import Utterance, read_manifest, write_manifest
+from recipes.shards import LatentDataset
+from recipes.train_tts import Collate, TTSTrainConfig, text_gap, train
+from tts.dit import DiTConfig
+from tts.model import TTSConfig, TTSModel
+from tts.synthesizer import Synthesizer
+from tts.text import build_tokenizer
 
 MEL_DIM = 100
 MEL_RATE = 24000 / 256  # F5-TTS mel frames per second: the batches below were sized in frames

@@ -1,8 +1,8 @@
 """Training throughput: frames per second and peak memory of one optimizer step, random weights and data.
 
-    python eval/bench_train.py --what tts --preset base --device cuda       # TTS DiT, 38,400 frames a step, bf16
-    python eval/bench_train.py --what codec --preset stage2 --device cuda   # codec stage 2, 8 × 10 s crops, fp32
-    python eval/bench_train.py --what tts --preset tiny                     # CPU smoke run
+    python -m eval.bench_train --what tts --preset base --device cuda       # TTS DiT, 38,400 frames a step, bf16
+    python -m eval.bench_train --what codec --preset stage2 --device cuda   # codec stage 2, 8 × 10 s crops, fp32
+    python -m eval.bench_train --what tts --preset tiny                     # CPU smoke run
 
 A step is what the recipes do: TTS = forward (flow-matching loss) + backward + grad clipping + AdamW;
 codec = generator forward, discriminator update, adversarial + mel + semantic loss, backward, AdamW.
@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec.losses import AdversarialConfig, Discriminators  # noqa: E402
-from codec.semantic import CodecTrainingConfig, CodecTrainingModel  # noqa: E402
-from eval.timing import measure  # noqa: E402
-from tts import TTSConfig, TTSModel  # noqa: E402
+from codec.losses import AdversarialConfig, Discriminators
+from codec.semantic import CodecTrainingConfig, CodecTrainingModel
+from eval.timing import measure
+from tts import TTSConfig, TTSModel
 
 
 def tts_step(preset: str, device: torch.device, frames: int, seconds: float, bf16: bool):

@@ -1,8 +1,8 @@
 """TTS speed: `Synthesizer` end to end, side by side with F5-TTS's own code, and throughput under concurrency.
 
-    python eval/bench_tts.py                                   # ours: base on GPU (small on CPU), NFE 32 and 7
-    python eval/bench_tts.py --compare-f5 --f5-python f5env/bin/python --json runs/bench_tts.json
-    python eval/bench_tts.py --concurrency 1 4 16 --preset tiny --seconds 4   # app batching throughput
+    python -m eval.bench_tts                                   # ours: base on GPU (small on CPU), NFE 32 and 7
+    python -m eval.bench_tts --compare-f5 --f5-python f5env/bin/python --json runs/bench_tts.json
+    python -m eval.bench_tts --concurrency 1 4 16 --preset tiny --seconds 4   # app batching throughput
 
 Random weights (the cost of a pass does not depend on them), a `--ref-seconds` prompt and exactly
 `--seconds` of new speech per text (fixed with `duration`), CFG 2, sway -1, F5-TTS's step
@@ -37,7 +37,6 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.batcher import Batcher
 from codec import WavCube, WavCubeConfig
 from eval.speed import speech_like, text_for

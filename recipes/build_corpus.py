@@ -1,7 +1,7 @@
 """An English speech corpus built offline: Debian's sentences spoken by espeak-ng voices, plus Debian's human prompts.
 
-    python recipes/build_corpus.py --out data/espeak            # ~10 h, 24 voices (+ 1 human): the generalise tier
-    python recipes/build_corpus.py --out /tmp/c --hours 0.05 --voices 2 --heldout-voices 0 --heldout-sentences 0
+    python -m recipes.build_corpus --out data/espeak            # ~10 h, 24 voices (+ 1 human): the generalise tier
+    python -m recipes.build_corpus --out /tmp/c --hours 0.05 --voices 2 --heldout-voices 0 --heldout-sentences 0
 
 Text: sentences of the fortune files (`fortunes`), package descriptions (`apt-cache dumpavail`) and the Python
 standard library's docstrings; ASCII only, 4 to 20 words, no two alike (compared once normalised), and every word
@@ -30,7 +30,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import sysconfig
 import zlib
 from collections.abc import Iterable, Iterator
@@ -41,12 +40,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-if __package__ in (None, ""):  # run as a script: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recipes.manifest import Utterance, write_manifest  # noqa: E402
-from tts.g2p import load_g2p  # noqa: E402
-from tts.text import normalize_text  # noqa: E402
+from recipes.manifest import Utterance, write_manifest
+from tts.g2p import load_g2p
+from tts.text import normalize_text
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Encode a manifest with the codec into latent shards (see `recipes.shards`), on all processes.
 
-    accelerate launch recipes/extract_latents.py --manifest data/libritts/train.tsv \
+    accelerate launch -m recipes.extract_latents --manifest data/libritts/train.tsv \
         --codec yhaha/WavCube --subfolder WavCube --out data/latents/train
 
 The manifest is cut into shards of `--shard-size` utterances in manifest order; process r of w
@@ -17,22 +17,19 @@ import argparse
 import contextlib
 import hashlib
 import json
-import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…py`): make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from accelerate import Accelerator  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
-from codec import open_codec  # noqa: E402
-from codec.audio import load_audio  # noqa: E402
-from codec.checkpoint import atomic_write  # noqa: E402
-from recipes.manifest import SKIP_BAD_LINES_HELP, Utterance, read_manifest  # noqa: E402
-from recipes.shards import (STATS_NAME, ShardError, compute_stats, save_stats, shard_path, verify_shard,  # noqa: E402
+from codec import open_codec
+from codec.audio import load_audio
+from codec.checkpoint import atomic_write
+from recipes.manifest import SKIP_BAD_LINES_HELP, Utterance, read_manifest
+from recipes.shards import (STATS_NAME, ShardError, compute_stats, save_stats, shard_path, verify_shard,
                             write_shard)
 
 PLAN_NAME = "extract.json"

@@ -1,18 +1,15 @@
 """Build manifests from corpus folders: `train.tsv` and, with --heldout-speakers, `heldout.tsv`.
 
-    python recipes/prepare_data.py /data/LibriTTS/train-clean-100 /data/LibriTTS/train-clean-360 \
+    python -m recipes.prepare_data /data/LibriTTS/train-clean-100 /data/LibriTTS/train-clean-360 \
         --out data/libritts --min-duration 0.5 --max-duration 30 --heldout-speakers 20
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…py`): make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recipes.manifest import filter_duration, scan, split_by_speaker, write_manifest  # noqa: E402
+from recipes.manifest import filter_duration, scan, split_by_speaker, write_manifest
 
 
 def main(argv: list[str] | None = None) -> None:

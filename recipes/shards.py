@@ -79,7 +79,7 @@ def read_index(path: str | os.PathLike) -> dict:
         raise
     except Exception as err:  # safetensors' own error for a truncated file, bad JSON, a missing key
         raise ShardError(f"latent shard {path} is broken (truncated or corrupted?): {type(err).__name__}: {err}. "
-                         f"Delete it and rerun recipes/extract_latents.py to redo it.") from None
+                         f"Delete it and rerun `python -m recipes.extract_latents` to redo it.") from None
     if sum(lengths) != frames or not len(index["ids"]) == len(lengths) == len(index["texts"]):
         raise ShardError(f"latent shard {path} is inconsistent: {len(index['ids'])} ids, {len(lengths)} lengths "
                          f"summing to {sum(lengths)} frames, {frames} frames stored")
@@ -124,7 +124,7 @@ def load_codec_spec(directory: str | os.PathLike) -> CodecSpec | None:
     """The codec the shards' latents came from, as the extraction recorded it (None in older shards)."""
     path = Path(directory) / STATS_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run recipes/extract_latents.py to the end on {directory}")
+        raise FileNotFoundError(f"{path} is missing: run `python -m recipes.extract_latents` to the end on {directory}")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     return CodecSpec.from_dict(json.loads(meta["codec"])) if "codec" in meta else None
@@ -134,7 +134,7 @@ def load_stats(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
     """`{"mean": (D,), "std": (D,)}` as written by the latent extraction."""
     path = Path(directory) / STATS_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run recipes/extract_latents.py to the end on {directory}")
+        raise FileNotFoundError(f"{path} is missing: run `python -m recipes.extract_latents` to the end on {directory}")
     return load_file(str(path))
 
 

@@ -1,8 +1,8 @@
 """Train the WavCube codec: stage 1 on frozen WavLM, then stage 2 end to end (see `codec.semantic`).
 
-    accelerate launch recipes/train_codec.py --config stage1 --manifest data/libritts/train.tsv \
+    accelerate launch -m recipes.train_codec --config stage1 --manifest data/libritts/train.tsv \
         --run-dir runs/codec-stage1
-    accelerate launch recipes/train_codec.py --config stage2 --manifest data/libritts/train.tsv \
+    accelerate launch -m recipes.train_codec --config stage2 --manifest data/libritts/train.tsv \
         --run-dir runs/codec-stage2 --stage1 runs/codec-stage1
 
 Each step trains the discriminators on the current reconstruction, then the codec on mel,
@@ -13,26 +13,23 @@ and `training.pt` (every training module and optimizer); rerunning the command r
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…py`): make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from accelerate.utils import set_seed  # noqa: E402
-from transformers import WavLMModel  # noqa: E402
+import torch
+from accelerate.utils import set_seed
+from transformers import WavLMModel
 
-from codec.losses import Discriminators  # noqa: E402
-from codec.semantic import CodecTrainingConfig, CodecTrainingModel  # noqa: E402
-from recipes.checkpoint import list_checkpoints, set_rng_state  # noqa: E402
-from recipes.config import resolve_config  # noqa: E402
-from recipes.crops import CropDataset  # noqa: E402
-from recipes.manifest import SKIP_BAD_LINES_HELP, read_manifest  # noqa: E402
-from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
-from recipes.sampler import fixed_batches  # noqa: E402
+from codec.losses import Discriminators
+from codec.semantic import CodecTrainingConfig, CodecTrainingModel
+from recipes.checkpoint import list_checkpoints, set_rng_state
+from recipes.config import resolve_config
+from recipes.crops import CropDataset
+from recipes.manifest import SKIP_BAD_LINES_HELP, read_manifest
+from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine
+from recipes.sampler import fixed_batches
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Train the text-to-latent model on latent shards, from one CPU to many GPU nodes.
 
-    accelerate launch recipes/train_tts.py --config base --shards data/latents/train \
+    accelerate launch -m recipes.train_tts --config base --shards data/latents/train \
         --run-dir runs/tts-base --sample-shards data/latents/heldout
 
 Batches hold up to `batch_seconds` of audio per process (padding included, converted to latent frames at
@@ -17,31 +17,28 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (`accelerate launch recipes/…py`): make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from accelerate.utils import set_seed  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-from torch.nn.utils.rnn import pad_sequence  # noqa: E402
+import torch
+from accelerate.utils import set_seed
+from safetensors.torch import load_file
+from torch.nn.utils.rnn import pad_sequence
 
-from codec import Codec, check_codec, load_codec, open_codec  # noqa: E402
-from codec.checkpoint import WEIGHTS_NAME, load_strict  # noqa: E402
-from recipes.checkpoint import set_rng_state  # noqa: E402
-from recipes.config import resolve_config  # noqa: E402
-from recipes.ema import EMA, EMASchedule  # noqa: E402
-from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine  # noqa: E402
-from recipes.sampler import frame_batches  # noqa: E402
-from recipes.shards import LatentDataset, load_codec_spec, load_stats  # noqa: E402
-from tts.flow import random_span_mask  # noqa: E402
-from tts.model import TTSConfig, TTSModel  # noqa: E402
-from tts.options import SynthesisOptions  # noqa: E402
-from tts.text import TextError, Tokenizer, build_tokenizer  # noqa: E402
+from codec import Codec, check_codec, load_codec, open_codec
+from codec.checkpoint import WEIGHTS_NAME, load_strict
+from recipes.checkpoint import set_rng_state
+from recipes.config import resolve_config
+from recipes.ema import EMA, EMASchedule
+from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine
+from recipes.sampler import frame_batches
+from recipes.shards import LatentDataset, load_codec_spec, load_stats
+from tts.flow import random_span_mask
+from tts.model import TTSConfig, TTSModel
+from tts.options import SynthesisOptions
+from tts.text import TextError, Tokenizer, build_tokenizer
 
 logger = logging.getLogger(__name__)
 

@@ -105,7 +105,7 @@ def test_missing_checkpoint_says_what_and_how(synthesizer, tmp_path):
     cpu = torch.device("cpu")
     loaded, status = load_synthesizer(None, "yhaha/WavCube", "openai/whisper-large-v3-turbo", cpu)
     assert loaded is None and not status.ready
-    assert "CUBETTS_TTS" in status.problem and "recipes/train_tts.py" in status.problem
+    assert "CUBETTS_TTS" in status.problem and "recipes.train_tts" in status.problem
     assert "slow" in status.markdown() and "Not ready" in status.markdown()
     loaded, status = load_synthesizer(str(tmp_path / "nowhere"), "yhaha/WavCube", "whisper", cpu, OPTIONS)
     assert loaded is None and f"TTS model not found: {tmp_path / 'nowhere'}" in status.problem

@@ -28,7 +28,7 @@ def test_two_processes_extract_disjoint_shards_that_cover_the_manifest(clips_man
     # (`--multi_gpu`) starts two, and the script's own --cpu keeps them on the CPU (gloo).
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "recipes/extract_latents.py",
+           "--main_process_port", str(_free_port()), "-m", "recipes.extract_latents",
            "--manifest", str(clips_manifest), "--codec", str(tiny_codec_dir), "--out", str(out),
            "--shard-size", "3", "--workers", "0", "--cpu"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -75,7 +75,7 @@ def test_rerun_with_another_plan_is_refused(latents, clips_manifest, tiny_codec_
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_latents_extracted_on_cuda_are_float32_computations(clips_manifest, tiny_codec_dir, tmp_path, monkeypatch):
     out = tmp_path / "latents"
-    cmd = [sys.executable, "recipes/extract_latents.py", "--manifest", str(clips_manifest), "--codec",
+    cmd = [sys.executable, "-m", "recipes.extract_latents", "--manifest", str(clips_manifest), "--codec",
            str(tiny_codec_dir), "--out", str(out), "--shard-size", "8", "--workers", "0"]
     result = subprocess.run(cmd, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
                             text=True, timeout=300)
