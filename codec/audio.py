@@ -114,6 +114,20 @@ def prepare_clips(wav: torch.Tensor | Sequence[torch.Tensor], sample_rate: int, 
     return out
 
 
+def checked_latent(latent: torch.Tensor, mask: torch.Tensor | None, latent_dim: int) -> torch.Tensor:
+    """A codec's decode input: `(B, N, latent_dim)` or `(N, latent_dim)` → `(B, N, latent_dim)`, with `mask: (B, N)`
+    if given; anything else raises ValueError saying what was expected."""
+    if latent.dim() == 2:
+        latent = latent[None]
+    if latent.dim() != 3 or latent.shape[-1] != latent_dim:
+        raise ValueError(f"expected latent of shape (B, N, {latent_dim}), got {tuple(latent.shape)}")
+    if mask is not None and mask.shape != latent.shape[:2]:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match latent {tuple(latent.shape[:2])}")
+    if latent.shape[1] == 0:
+        raise ValueError("latent has no frames")
+    return latent
+
+
 def resample(wav: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
     """Band-limited resampling along the last axis (torchaudio's sinc interpolation)."""
     if orig_sr <= 0:

@@ -13,7 +13,7 @@ import torchaudio.functional as AF
 import yaml
 from torch import nn
 
-from .audio import prepare_clips
+from .audio import checked_latent, prepare_clips
 from .checkpoint import CheckpointError, fetch
 from .spec import CodecSpec
 
@@ -180,14 +180,7 @@ class MelCodec(nn.Module):
         Each clip is vocoded on its valid frames only, so padding never reaches its audio. Not under
         inference_mode (Vocos's own decode is), so it can sit inside a training loss.
         """
-        if latent.dim() == 2:
-            latent = latent[None]
-        if latent.dim() != 3 or latent.shape[-1] != self.latent_dim:
-            raise ValueError(f"expected latent of shape (B, N, {self.latent_dim}), got {tuple(latent.shape)}")
-        if mask is not None and mask.shape != latent.shape[:2]:
-            raise ValueError(f"mask shape {tuple(mask.shape)} does not match latent {tuple(latent.shape[:2])}")
-        if latent.shape[1] == 0:
-            raise ValueError("latent has no frames")
+        latent = checked_latent(latent, mask, self.latent_dim)
         B, N, _ = latent.shape
         hop = self.hop_length
         lengths = [N] * B if mask is None else mask.sum(1).tolist()

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from . import windows
-from .audio import prepare_clips
+from .audio import checked_latent, prepare_clips
 from .checkpoint import (WEIGHTS_NAME, CheckpointError, convert_released_state_dict, load_strict, read_model_config,
                          read_released, read_safetensors, resolve, save_model)
 from .decoder import DecoderConfig, WavCubeDecoder
@@ -147,14 +147,7 @@ class WavCube(nn.Module):
         Not under inference_mode, so it can sit inside a training loss; wrap it in `torch.no_grad()`
         when decoding for listening.
         """
-        if latent.dim() == 2:
-            latent = latent[None]
-        if latent.dim() != 3 or latent.shape[-1] != self.latent_dim:
-            raise ValueError(f"expected latent of shape (B, N, {self.latent_dim}), got {tuple(latent.shape)}")
-        if mask is not None and mask.shape != latent.shape[:2]:
-            raise ValueError(f"mask shape {tuple(mask.shape)} does not match latent {tuple(latent.shape[:2])}")
-        if latent.shape[1] == 0:
-            raise ValueError("latent has no frames")
+        latent = checked_latent(latent, mask, self.latent_dim)
         latent = latent.to(self.device, torch.float32)
         mask = None if mask is None else mask.to(self.device, torch.bool)
         if latent.is_inference():  # straight from encode(): autograd cannot record inference tensors
