@@ -6,10 +6,9 @@ import logging
 import os
 import sys
 
-from codec.cli import DEFAULT_CHECKPOINT as DEFAULT_CODEC
-from codec.cli import DEFAULT_SUBFOLDER as DEFAULT_CODEC_SUBFOLDER
-from codec.cli import codec_subfolder
-from codec.cli import UsageError, pick_device
+from codec.device import pick_device
+from codec.interface import codec_subfolder
+from codec.model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER
 from tts.asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from tts.options import add_option_arguments, options_from_args
 
@@ -38,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="codec directory, released .ckpt, Vocos folder, hub id, or griffin-lim (env "
                              "CUBETTS_CODEC; default: the codec the TTS checkpoint records)")
     parser.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo (default: "
-                                                  f"{DEFAULT_CODEC_SUBFOLDER!r} for {DEFAULT_CODEC})")
+                                                  f"{DEFAULT_WAVCUBE_SUBFOLDER!r} for {DEFAULT_WAVCUBE})")
     parser.add_argument("--asr", default=env.get("CUBETTS_ASR") or DEFAULT_ASR_MODEL,
                         help="Whisper directory or hub id, for references given without a transcript "
                              "(env CUBETTS_ASR; default: %(default)s)")
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = options_from_args(args)
         device = pick_device(args.device)
-    except (ValueError, UsageError) as err:
+    except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     subfolder = codec_subfolder(args.codec, args.codec_subfolder) if args.codec else None

@@ -4,11 +4,12 @@ from .audio import AudioError, load_audio, save_audio
 from .checkpoint import CheckpointError
 from .decoder import DecoderConfig
 from .encoder import EncoderConfig
-from .interface import Codec, CodecMismatchError, check_codec, load_codec, open_codec
+from .interface import Codec, CodecMismatchError, check_codec, codec_subfolder, load_codec, open_codec
 from .mel import DEFAULT_VOCOS, GRIFFIN_LIM, MelCodec, MelConfig
-from .model import WavCube, WavCubeConfig
+from .model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER, WavCube, WavCubeConfig
 from .spec import CodecSpec
 
 __all__ = ["Codec", "CodecSpec", "CodecMismatchError", "WavCube", "WavCubeConfig", "MelCodec", "MelConfig",
            "EncoderConfig", "DecoderConfig", "AudioError", "CheckpointError", "DEFAULT_VOCOS", "GRIFFIN_LIM",
-           "check_codec", "load_codec", "open_codec", "load_audio", "save_audio"]
+           "DEFAULT_WAVCUBE", "DEFAULT_WAVCUBE_SUBFOLDER", "check_codec", "codec_subfolder", "load_codec", "open_codec",
+           "load_audio", "save_audio"]

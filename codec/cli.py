@@ -11,29 +11,13 @@ from tqdm import tqdm
 
 from .audio import AUDIO_SUFFIXES, AudioError, check_output_path, load_audio, save_audio
 from .checkpoint import CheckpointError, atomic_write, read_config_file
-from .model import MODEL_TYPE, WavCube, WavCubeConfig
-
-DEFAULT_CHECKPOINT = "yhaha/WavCube"  # the released checkpoints on the Hugging Face Hub
-DEFAULT_SUBFOLDER = "WavCube"  # or "WavCube-Pro"
-
-
-def codec_subfolder(checkpoint: str, subfolder: str | None) -> str | None:
-    """The hub subfolder to load: as given, else `DEFAULT_SUBFOLDER` for the default repo."""
-    if subfolder is None and checkpoint == DEFAULT_CHECKPOINT:
-        return DEFAULT_SUBFOLDER
-    return subfolder or None
+from .device import pick_device
+from .interface import codec_subfolder
+from .model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER, MODEL_TYPE, WavCube, WavCubeConfig
 
 
 class UsageError(ValueError):
     """Bad paths or file contents given on the command line."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available on this machine")
-    return torch.device(name)
 
 
 def pairs(src: Path, dst: Path, suffixes: tuple[str, ...], out_suffix: str) -> list[tuple[Path, Path]]:
@@ -110,10 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.add_argument("input", help=in_help)
         p.add_argument("output", help=out_help)
-        p.add_argument("--checkpoint", default=os.environ.get("CUBETTS_CODEC", DEFAULT_CHECKPOINT),
+        p.add_argument("--checkpoint", default=os.environ.get("CUBETTS_CODEC", DEFAULT_WAVCUBE),
                        help="saved codec directory, released .ckpt, or hub repo id (env CUBETTS_CODEC; "
-                            f"default {DEFAULT_CHECKPOINT})")
-        p.add_argument("--subfolder", help=f"subfolder of a hub repo ({DEFAULT_SUBFOLDER!r} for the default repo)")
+                            f"default {DEFAULT_WAVCUBE})")
+        p.add_argument("--subfolder", help=f"subfolder of a hub repo ({DEFAULT_WAVCUBE_SUBFOLDER!r} for the default repo)")
         p.add_argument("--config", help="codec config.json for a released .ckpt of non-default size")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     return parser

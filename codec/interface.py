@@ -12,7 +12,7 @@ import yaml
 
 from .checkpoint import fetch
 from .mel import _MEL_FEATURES, GRIFFIN_LIM, VOCOS_CONFIG, MelCodec
-from .model import WavCube
+from .model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER, WavCube
 from .spec import CodecSpec
 
 
@@ -79,6 +79,13 @@ def load_codec(spec: CodecSpec, device: torch.device | str = "cpu") -> Codec:
         codec = MelCodec.from_pretrained(spec.source, spec.subfolder, spec.revision)
     check_codec(spec, codec)
     return codec.to(device).eval()
+
+
+def codec_subfolder(source: str | os.PathLike, subfolder: str | None) -> str | None:
+    """The hub subfolder to load: as given, else `DEFAULT_WAVCUBE_SUBFOLDER` for the default repo."""
+    if subfolder is None and str(source) == DEFAULT_WAVCUBE:
+        return DEFAULT_WAVCUBE_SUBFOLDER
+    return subfolder or None
 
 
 def open_codec(source: str | os.PathLike, subfolder: str | None = None, revision: str | None = None,

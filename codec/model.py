@@ -21,6 +21,8 @@ from .transformer import length_mask
 from .windows import decode_windows, encode_windows
 
 MODEL_TYPE = "wavcube"
+DEFAULT_WAVCUBE = "yhaha/WavCube"  # the released checkpoints on the Hugging Face Hub
+DEFAULT_WAVCUBE_SUBFOLDER = "WavCube"  # or "WavCube-Pro"
 WAVLM_FIELD = 400  # samples under WavLM's first frame (25 ms); later frames start every 320 samples
 
 

@@ -31,10 +31,11 @@ def load_codec(args: argparse.Namespace) -> Any:
     """`--codec` (a WavCube, a Vocos mel vocoder, or griffin-lim), or by default the released WavCube on the hub
     (as `python -m codec`); `--codec-config` loads a released WavCube `.ckpt` of non-default size."""
     from codec import open_codec
-    from codec.cli import DEFAULT_CHECKPOINT, codec_subfolder
     from codec.cli import load_codec as load_wavcube
+    from codec.interface import codec_subfolder
+    from codec.model import DEFAULT_WAVCUBE
 
-    source = args.codec or DEFAULT_CHECKPOINT
+    source = args.codec or DEFAULT_WAVCUBE
     if args.codec_config:
         return load_wavcube(argparse.Namespace(checkpoint=source, subfolder=args.codec_subfolder,
                                                config=args.codec_config, device=args.device))
@@ -63,7 +64,7 @@ def synthesis_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _device(name: str) -> torch.device:
-    from codec.cli import pick_device
+    from codec.device import pick_device
 
     return pick_device(name)
 
@@ -205,12 +206,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _codec_args(p: argparse.ArgumentParser) -> None:
     """The codec flags of `python -m tts` (same names, same defaults)."""
-    from codec.cli import DEFAULT_CHECKPOINT, DEFAULT_SUBFOLDER
+    from codec.model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER
 
     p.add_argument("--codec", default=os.environ.get("CUBETTS_CODEC") or None,
                    help="codec directory, released .ckpt, Vocos folder, hub id, or griffin-lim (env CUBETTS_CODEC; "
-                        f"default: the codec a --model records, else {DEFAULT_CHECKPOINT})")
-    p.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo ({DEFAULT_SUBFOLDER!r} for the default)")
+                        f"default: the codec a --model records, else {DEFAULT_WAVCUBE})")
+    p.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo ({DEFAULT_WAVCUBE_SUBFOLDER!r} for the default)")
     p.add_argument("--codec-config", help="codec config.json for a released .ckpt of non-default size")
 
 

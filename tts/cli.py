@@ -10,9 +10,9 @@ from tqdm import tqdm
 
 from codec.audio import OUTPUT_FORMATS, AudioError, check_output_path, save_audio
 from codec.checkpoint import CheckpointError
-from codec.cli import DEFAULT_CHECKPOINT as DEFAULT_CODEC
-from codec.cli import DEFAULT_SUBFOLDER as DEFAULT_CODEC_SUBFOLDER
-from codec.cli import codec_subfolder, pick_device
+from codec.device import pick_device
+from codec.interface import codec_subfolder
+from codec.model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER
 
 from .asr import DEFAULT_ASR_MODEL, ASRUnavailable
 from .options import add_option_arguments, options_from_args
@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", default=os.environ.get("CUBETTS_CODEC") or None,
                    help="codec directory, released .ckpt, Vocos folder, hub id, or griffin-lim (env CUBETTS_CODEC; "
                         "default: the codec the TTS checkpoint records)")
-    p.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo ({DEFAULT_CODEC_SUBFOLDER!r} "
-                                             f"for {DEFAULT_CODEC})")
+    p.add_argument("--codec-subfolder", help=f"subfolder of a codec hub repo ({DEFAULT_WAVCUBE_SUBFOLDER!r} "
+                                             f"for {DEFAULT_WAVCUBE})")
     p.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="Whisper directory or hub id (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default %(default)s)")
     add_option_arguments(p)
