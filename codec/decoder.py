@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from .istft import ISTFTHead
-from .transformer import Transformer, length_mask
+from .masks import length_mask
+from .transformer import Transformer
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from torch import nn
 from transformers import WavLMConfig, WavLMModel
 from transformers.models.wavlm.modeling_wavlm import WavLMEncoderLayer, WavLMEncoderLayerStableLayerNorm
 
-from .transformer import length_mask
+from .masks import length_mask
 
 
 def wavlm_large_config() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from .checkpoint import (WEIGHTS_NAME, CheckpointError, convert_released_state_d
 from .decoder import DecoderConfig, WavCubeDecoder
 from .encoder import EncoderConfig, WavCubeEncoder, normalize_clips
 from .spec import CodecSpec
-from .transformer import length_mask
+from .masks import length_mask
 from .windows import decode_windows, encode_windows
 
 MODEL_TYPE = "wavcube"

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .rotary import apply_rotary, rotary_tables
 
-def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """`lengths: (B,)` → `mask: (B, max_len)` bool, True = valid."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+# The released checkpoints were trained with the rotate-half layout: channel k turns with k + head_dim/2.
+ROTARY_LAYOUT = "half"
 
 
 def attention_mask(
@@ -46,32 +46,6 @@ def attention_mask(
     return allowed | torch.eye(n, dtype=torch.bool, device=device)[None, None]
 
 
-class RotaryEmbedding(nn.Module):
-    """RoPE in the rotate-half layout: channel k pairs with channel k + head_dim/2."""
-
-    inv_freq: torch.Tensor  # (head_dim/2,), a buffer
-
-    def __init__(self, head_dim: int, theta: float = 10000.0):
-        super().__init__()
-        inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
-
-    def forward(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(cos, sin)`, each `(N, head_dim)` in float32 for positions 0..N-1."""
-        pos = torch.arange(n, device=device, dtype=torch.float32)
-        freqs = pos[:, None] * self.inv_freq.to(device)[None, :]  # (N, head_dim/2)
-        emb = torch.cat([freqs, freqs], dim=-1)
-        return emb.cos(), emb.sin()
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """`x: (B, H, N, D)` rotated by position; computed in float32 then cast back."""
-    half = x.shape[-1] // 2
-    xf = x.float()
-    rotated = torch.cat([-xf[..., half:], xf[..., :half]], dim=-1)
-    return (xf * cos + rotated * sin).to(x.dtype)
-
-
 class SelfAttention(nn.Module):
     """Multi-head self-attention; key names follow the released checkpoints (k_proj has no bias)."""
 
@@ -92,7 +66,7 @@ class SelfAttention(nn.Module):
         b, n, c = x.shape
         q, k, v = (p(x).view(b, n, self.heads, c // self.heads).transpose(1, 2)  # (B, H, N, D)
                    for p in (self.q_proj, self.k_proj, self.v_proj))
-        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        q, k = apply_rotary(q, *rope, ROTARY_LAYOUT), apply_rotary(k, *rope, ROTARY_LAYOUT)
         bias = attention_mask(mask, n, self.causal, self.window, x.device)
         # Plain causal attention over unpadded sequences can take the flash kernel.
         plain_causal = bias is not None and self.causal and self.window[0] < 0 and (mask is None or bool(mask.all()))
@@ -127,11 +101,11 @@ class Transformer(nn.Module):
     def __init__(self, dim: int, heads: int, ffn: int, num_layers: int, causal: bool,
                  window: tuple[int, int] = (-1, -1), rope_theta: float = 10000.0):
         super().__init__()
-        self.rotary = RotaryEmbedding(dim // heads, rope_theta)
+        self.head_dim, self.rope_theta = dim // heads, rope_theta
         self.layers = nn.ModuleList(TransformerLayer(dim, heads, ffn, causal, window) for _ in range(num_layers))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        cos, sin = self.rotary(x.shape[1], x.device)
+        cos, sin = rotary_tables(x.shape[1], self.head_dim, ROTARY_LAYOUT, x.device, self.rope_theta)
         rope = (cos[None, None], sin[None, None])  # (1, 1, N, D)
         for layer in self.layers:
             x = layer(x, rope, mask)

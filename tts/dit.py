@@ -18,7 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.rotary import apply_rotary, rotary_angles, rotary_tables
+
 from .text_layout import TEXT_LAYOUTS, spread
+
+# F5-TTS turns adjacent channel pairs (2i, 2i + 1), x-transformers' layout.
+ROTARY_LAYOUT = "pairs"
 
 
 @dataclass(frozen=True)
@@ -66,34 +71,10 @@ def timestep_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0) -> torc
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-def rotary_angles(n: int, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(N, dim / 2): position p times the rotary frequencies 10000^(-2i / dim)."""
-    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
-    return torch.arange(n, device=device, dtype=torch.float32)[:, None] * inv_freq[None]
-
-
 def text_position_table(n: int, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(N, dim): cos ‖ sin of the rotary angles, F5-TTS's absolute positions for the text."""
     angles = rotary_angles(n, dim, device)  # (N, dim / 2)
     return torch.cat([angles.cos(), angles.sin()], dim=-1)
-
-
-def rotary_tables(n: int, head_dim: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin: (N, head_dim) for positions 0..n-1, each angle twice in a row, for the adjacent
-    pairs (2i, 2i + 1) that `apply_rotary` rotates (x-transformers' layout, which F5-TTS uses)."""
-    angles = rotary_angles(n, head_dim, device).repeat_interleave(2, dim=-1)  # (N, head_dim)
-    return angles.cos(), angles.sin()
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (B, H, N, head_dim): rotate each pair (x[2i], x[2i + 1]) by its angle.
-
-    The rotation runs in float32 and is cast back: in bf16 the angles of positions a few hundred apart round
-    to the same value, and long utterances lose their order."""
-    xf = x.float()
-    pairs = xf.unflatten(-1, (-1, 2))  # (B, H, N, head_dim / 2, 2)
-    rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)  # (B, H, N, head_dim)
-    return (xf * cos + rotated * sin).to(x.dtype)
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -211,7 +192,7 @@ class DiTBlock(nn.Module):
         shift_a, scale_a, gate_a, shift_f, scale_f, gate_f = self.modulation(F.silu(t_emb))[:, None].chunk(6, dim=-1)
         h = self.attn_norm(x) * (1 + scale_a) + shift_a
         q, k, v = self.qkv(h).view(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # 3×(B, H, N, d)
-        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        q, k = apply_rotary(q, *rope, ROTARY_LAYOUT), apply_rotary(k, *rope, ROTARY_LAYOUT)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, N, d)
         a = self.attn_out(a.transpose(1, 2).reshape(B, N, C))  # (B, N, C)
         x = x + gate_a * self.dropout(a)
@@ -266,7 +247,7 @@ class DiT(nn.Module):
         h = self.in_proj(torch.cat([x, cond, text_h.to(x.dtype)], dim=-1))  # (B, N, dim)
         h = h + self.conv_pos(h, mask)
         t_emb = self.time_mlp(timestep_embedding(time, 256).to(h.dtype))  # (B, dim)
-        rope = rotary_tables(N, self.config.dim // self.config.heads, x.device)
+        rope = rotary_tables(N, self.config.dim // self.config.heads, ROTARY_LAYOUT, x.device)
         attn_mask = mask[:, None, None, :]  # (B, 1, 1, N)
         for block in self.blocks:
             h = block(h, t_emb, rope, attn_mask)

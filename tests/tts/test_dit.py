@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from tts.dit import DiT, DiTBlock, DiTConfig, TextEmbedding, apply_rotary, rotary_tables, text_position_table
+from codec.rotary import apply_rotary, rotary_tables
+from tts.dit import ROTARY_LAYOUT, DiT, DiTBlock, DiTConfig, TextEmbedding, text_position_table
 from tts.model import TTSConfig, TTSModel
 from tts.text_layout import spread_index
 
@@ -139,11 +140,11 @@ def test_filler_text_positions_carry_no_text_features(tiny_model):
 
 def test_rotary_turns_adjacent_pairs():
     head_dim, angle_pos = 8, 3
-    cos, sin = rotary_tables(angle_pos + 1, head_dim, "cpu")
+    cos, sin = rotary_tables(angle_pos + 1, head_dim, ROTARY_LAYOUT)
     for i in range(head_dim // 2):
         x = torch.zeros(1, 1, angle_pos + 1, head_dim)
         x[..., 2 * i] = 1.0
-        out = apply_rotary(x, cos, sin)[0, 0, angle_pos]
+        out = apply_rotary(x, cos, sin, ROTARY_LAYOUT)[0, 0, angle_pos]
         theta = angle_pos * 10000.0 ** (-2 * i / head_dim)
         expected = torch.zeros(head_dim)
         expected[2 * i], expected[2 * i + 1] = math.cos(theta), math.sin(theta)
@@ -176,22 +177,22 @@ def test_feed_forward_output_is_not_dropped():
         block.ff[-1].weight.zero_()
         block.ff[-1].bias.fill_(0.25)  # the feed-forward outputs 0.25 whatever dropout does inside it
     x = torch.randn(2, 9, dim)
-    rope = rotary_tables(9, dim // block.heads, "cpu")
+    rope = rotary_tables(9, dim // block.heads, ROTARY_LAYOUT)
     out = block(x, torch.randn(2, dim), rope, torch.ones(2, 1, 1, 9, dtype=torch.bool))
     torch.testing.assert_close(out, x + 0.25)
 
 
 def test_rotary_runs_in_float32_for_bf16_activations():
     """bf16 angles of far-apart positions collide; the rotation must use the float32 tables."""
-    cos, sin = rotary_tables(2048, 16, "cpu")
+    cos, sin = rotary_tables(2048, 16, ROTARY_LAYOUT)
     x = torch.randn(1, 2, 2048, 16).to(torch.bfloat16)
-    expected = apply_rotary(x.float(), cos, sin).to(torch.bfloat16)
-    out = apply_rotary(x, cos, sin)
+    expected = apply_rotary(x.float(), cos, sin, ROTARY_LAYOUT).to(torch.bfloat16)
+    out = apply_rotary(x, cos, sin, ROTARY_LAYOUT)
     assert out.dtype == torch.bfloat16
     assert torch.equal(out, expected)
     # Casting the tables first (the old way) gives another, worse result at late positions.
     pairs = x.unflatten(-1, (-1, 2))
     rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
     naive = x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
-    exact = apply_rotary(x.double(), cos.double(), sin.double())
+    exact = apply_rotary(x.double(), cos.double(), sin.double(), ROTARY_LAYOUT)
     assert (out.double() - exact).abs()[..., 1024:, :].mean() < (naive.double() - exact).abs()[..., 1024:, :].mean()
