@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from vocos.heads import ISTFTHead as VocosISTFTHead
 
+from .masks import length_mask
+
 
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
     """`frames: (B, W, T)` → `(B, (T - 1) * hop + W)` summed at stride `hop`."""
@@ -40,8 +42,7 @@ def masked_istft(
     valid = envelope > 1e-11
     if frame_mask is not None:
         # The last valid frame's window reaches past the clip's end; those samples are not the clip's.
-        samples = torch.arange(y.shape[1], device=y.device)[None, :]
-        valid = valid & (samples < frame_mask.sum(dim=1, keepdim=True) * hop)
+        valid = valid & length_mask(frame_mask.sum(dim=1) * hop, y.shape[1])
     return torch.where(valid, y / torch.where(valid, envelope, 1.0), 0.0)
 
 

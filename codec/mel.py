@@ -15,6 +15,7 @@ from torch import nn
 
 from .audio import checked_latent, prepare_clips
 from .checkpoint import CheckpointError, fetch
+from .masks import length_mask
 from .spec import CodecSpec
 
 DEFAULT_VOCOS = "charactr/vocos-mel-24khz"
@@ -171,8 +172,7 @@ class MelCodec(nn.Module):
         mels = [self.mel(clip.to(self.device)).clamp(min=c.floor).log().T for clip in clips]  # [(N_i, n_mels)]
         lengths = torch.tensor([m.shape[0] for m in mels], device=self.device)
         latent = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)  # (B, N, n_mels)
-        mask = torch.arange(latent.shape[1], device=self.device)[None] < lengths[:, None]
-        return latent, mask
+        return latent, length_mask(lengths, latent.shape[1])
 
     def decode(self, latent: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """`latent: (B, N, 100)` or `(N, 100)`, `mask: (B, N)` → `wav: (B, 256 N)` at 24 kHz, zero past each clip.

@@ -29,6 +29,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from codec import Codec, check_codec, load_codec, open_codec
 from codec.checkpoint import WEIGHTS_NAME, load_strict
+from codec.masks import length_mask
 from recipes.checkpoint import set_rng_state
 from recipes.config import resolve_config
 from recipes.ema import EMA, EMASchedule
@@ -138,7 +139,7 @@ class Collate:
             raise TextError(f"no speakable text in the batch of {[item['id'] for item in items]}")
         lengths = torch.tensor([x.shape[0] for x in latents])
         latent = pad_sequence(latents, batch_first=True)  # (B, N, D)
-        mask = torch.arange(latent.shape[1])[None] < lengths[:, None]  # (B, N)
+        mask = length_mask(lengths, latent.shape[1])  # (B, N)
         return {"latent": latent, "mask": mask, "text": pad_sequence(texts, batch_first=True)}
 
 

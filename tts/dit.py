@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.masks import length_mask
 from codec.rotary import apply_rotary, rotary_angles, rotary_tables
 
 from .text_layout import TEXT_LAYOUTS, spread
@@ -142,7 +143,7 @@ class TextEmbedding(nn.Module):
             text = text.masked_fill(~mask, 0)
         else:
             text = text[:, :n_frames]  # (B, L')
-            text = text.masked_fill(torch.arange(text.shape[1], device=text.device)[None] >= frames[:, None], 0)
+            text = text.masked_fill(~length_mask(frames, text.shape[1]), 0)
         # Taken before the drop, as in F5-TTS: a dropped text still has its length, as zero positions.
         tokens = text != 0  # (B, N) filler, (B, L') spread
         h = self.embed(text.masked_fill(drop[:, None], 0))  # (B, N or L', text_dim)

@@ -13,6 +13,7 @@ from torch import nn
 
 from codec.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, fetch, load_strict, read_model_config,
                               read_safetensors, save_model)
+from codec.masks import length_mask
 from codec.spec import CodecSpec
 
 from .dit import DiT, DiTConfig
@@ -138,9 +139,8 @@ class TTSModel(nn.Module):
         B, N, D = noise.shape
         net = velocity or self.dit.velocity
         timesteps = sway_timesteps(solver_steps(nfe, solver), sway, schedule, noise.device)
-        frames = torch.arange(N, device=noise.device)[None]  # (1, N)
-        mask = frames < lengths[:, None]  # (B, N)
-        prompt_mask = frames < prompt_lengths[:, None]
+        mask = length_mask(lengths, N)  # (B, N)
+        prompt_mask = length_mask(prompt_lengths, N)
         cond = torch.zeros_like(noise)
         P = min(prompt.shape[1], N)
         cond[:, :P] = self.latent_norm.normalize(prompt[:, :P].to(noise.dtype))

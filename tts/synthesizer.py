@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from codec import Codec, CheckpointError, check_codec, load_codec, open_codec
 from codec.audio import AudioError, load_audio, resample, to_mono
+from codec.masks import length_mask
 
 from . import f5, graphs
 from .asr import DEFAULT_ASR_MODEL, WhisperTranscriber
@@ -364,7 +365,7 @@ class Synthesizer:
             # the float32 noise.
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 latent = self.model.sample(*args, **options)  # (B, N, D)
-        mask = torch.arange(latent.shape[1], device=device)[None] < lengths.to(device)[:, None]
+        mask = length_mask(lengths.to(device), latent.shape[1])
         # Decoding with the prompt in front gives the decoder real context at the seam.
         wav = self.codec.decode(latent, mask).cpu()  # (B, N * hop)
         hop = self.codec.hop_length

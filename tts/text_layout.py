@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from codec.masks import length_mask
+
 TEXT_LAYOUTS = ("filler", "spread")
 
 
@@ -39,7 +41,7 @@ def spread_index(tokens: torch.Tensor, frames: torch.Tensor, n_frames: int) -> t
     f = torch.arange(n_frames, device=frames.device)[None]  # (1, N)
     short = (L - r) * q  # frames covered by the tokens of q frames
     index = torch.where(f < short, f // q.clamp(min=1), (L - r) + (f - short) // (q + 1))  # (B, N)
-    valid = (f < frames[:, None]) & (tokens[:, None] > 0)
+    valid = length_mask(frames, n_frames) & (tokens[:, None] > 0)
     return index.masked_fill(~valid, -1)
 
 
