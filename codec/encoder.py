@@ -54,6 +54,12 @@ def normalize_clips(wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return (wav - mean) * torch.rsqrt(var + 1e-7) * m
 
 
+def wavlm_layers(wcfg: WavLMConfig, count: int) -> nn.ModuleList:
+    """`count` fresh copies of WavLM's own encoder layer type; the first computes the relative position bias."""
+    layer_cls = WavLMEncoderLayerStableLayerNorm if wcfg.do_stable_layer_norm else WavLMEncoderLayer
+    return nn.ModuleList(layer_cls(wcfg, has_relative_position_bias=(i == 0)) for i in range(count))
+
+
 def run_wavlm_layers(layers: nn.ModuleList, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """WavLM encoder layers over `(B, N, C)` with a padding mask `(B, N)`; the first computes the position bias."""
     padded = not bool(mask.all())
@@ -75,9 +81,7 @@ class WavCubeEncoder(nn.Module):
         self.config = config
         wcfg = WavLMConfig(**config.wavlm)
         self.wavlm = WavLMModel(wcfg)
-        layer_cls = WavLMEncoderLayerStableLayerNorm if wcfg.do_stable_layer_norm else WavLMEncoderLayer
-        # Copies of WavLM's own layer type; the first computes the relative position bias.
-        self.layers = nn.ModuleList(layer_cls(wcfg, has_relative_position_bias=(i == 0)) for i in range(config.layers))
+        self.layers = wavlm_layers(wcfg, config.layers)
         hidden = wcfg.hidden_size
         mid = (hidden + config.latent_dim) // 2
         self.bottleneck = nn.Sequential(

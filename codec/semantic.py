@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import WavLMConfig
-from transformers.models.wavlm.modeling_wavlm import WavLMEncoderLayer, WavLMEncoderLayerStableLayerNorm
 
 from .checkpoint import CheckpointError
-from .encoder import EncoderConfig, run_wavlm_layers
+from .encoder import EncoderConfig, run_wavlm_layers, wavlm_layers
 from .losses import AdversarialConfig, MelLoss
 from .model import WavCube, WavCubeConfig
 
@@ -41,8 +40,7 @@ class SemanticDecoder(nn.Module):
         self.projection = nn.Sequential(
             nn.Linear(config.latent_dim, mid), nn.GELU(), nn.Linear(mid, hidden), nn.LayerNorm(hidden, eps=1e-6),
         )
-        layer_cls = WavLMEncoderLayerStableLayerNorm if wcfg.do_stable_layer_norm else WavLMEncoderLayer
-        self.layers = nn.ModuleList(layer_cls(wcfg, has_relative_position_bias=(i == 0)) for i in range(config.layers))
+        self.layers = wavlm_layers(wcfg, config.layers)
 
     def forward(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return run_wavlm_layers(self.layers, self.projection(latent), mask)
