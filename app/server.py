@@ -17,11 +17,11 @@ from codec.audio import AUDIO_SUFFIXES, AudioError, audio_duration
 from tts import Synthesizer, SynthesisOptions, TextError
 from tts.asr import ASRUnavailable
 from tts.options import MAX_NFE, OptionError
+from tts.splice import MAX_PAUSE_SECONDS, shorten_pauses
 from tts.text import require_speakable, split_sentences
 
 from .batcher import Batcher
 from .models import ModelStatus
-from .silence import MAX_PAUSE_SECONDS, shorten_pauses
 
 logger = logging.getLogger(__name__)
 

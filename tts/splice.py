@@ -1,4 +1,4 @@
-"""Cutting and joining waveforms for synthesis: silence at the ends, pauses, cross-fades.
+"""Cutting and joining waveforms for synthesis: silence at the ends, pauses, cross-fades, long pauses shortened.
 
 Loudness is measured per 20 ms frame in dB; a frame is silent when it is `SILENCE_DB` below the
 loudest frame of its clip, so the rules hold for quiet and loud recordings alike.
@@ -13,6 +13,9 @@ SILENCE_DB = 40.0  # below the clip's loudest frame: room noise in a clean recor
 SILENT_CLIP_DBFS = -60.0  # a clip whose loudest frame is below this holds no speech
 MIN_PAUSE_SECONDS = 0.15  # shorter gaps occur inside words (stop closures)
 KEEP_SECONDS = 0.05  # margin left around speech when trimming, so onsets are not clipped
+# Pauses between sentences of read speech last about 0.3-0.5 s; longer gaps in generated speech are
+# hesitations of the model, and cutting them to this keeps the rhythm of a sentence end.
+MAX_PAUSE_SECONDS = 0.5
 
 
 def frame_db(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -62,6 +65,32 @@ def cut_at_pause(wav: torch.Tensor, sample_rate: int, max_seconds: float) -> tor
                 return wav[: (i + 1 + run_end) // 2 * hop]
             run_end = None
     return None
+
+
+def shorten_pauses(wav: torch.Tensor, sample_rate: int, max_pause: float = MAX_PAUSE_SECONDS) -> torch.Tensor:
+    """wav: (T,) → (T',) with every silent stretch longer than `max_pause` cut down to `max_pause`.
+
+    The cut is made in the middle of the pause, so the decay of the speech before it and the onset
+    after it are kept.
+    """
+    if is_silent(wav, sample_rate):
+        return wav
+    hop = round(FRAME_SECONDS * sample_rate)
+    silent = (~_voiced(wav, sample_rate)).tolist()  # (F,)
+    keep = [True] * len(silent)
+    max_frames = max(1, round(max_pause / FRAME_SECONDS))
+    start = None
+    for i, s in enumerate(silent + [False]):  # a voiced sentinel closes a pause at the very end
+        if s and start is None:
+            start = i
+        elif not s and start is not None:
+            if i - start > max_frames:
+                head = max_frames // 2
+                keep[start + head: i - (max_frames - head)] = [False] * (i - start - max_frames)
+            start = None
+    frame_keep = torch.tensor(keep)  # (F,)
+    sample_keep = frame_keep.repeat_interleave(hop)[: wav.shape[0]]  # (F * hop,) → (T,)
+    return wav[sample_keep]
 
 
 def crossfade_join(pieces: list[torch.Tensor], sample_rate: int, seconds: float, linear: bool = False) -> torch.Tensor:
