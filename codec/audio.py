@@ -137,6 +137,12 @@ def resample(wav: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
     return AF.resample(wav, orig_sr, target_sr)
 
 
+def mono_at(wav: torch.Tensor, sample_rate: int, target_sr: int) -> torch.Tensor:
+    """`(T,)` or `(C, T)` at `sample_rate` → mono float32 `(T',)` on the CPU at `target_sr`, detached: what a
+    scoring model (ASR, speaker embedding, PESQ/STOI) takes."""
+    return resample(to_mono(wav.detach().float().cpu()), sample_rate, target_sr)
+
+
 def save_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> None:
     """Write a mono `(T,)` waveform, atomically, in the format its suffix names (`OUTPUT_FORMATS`: 16-bit WAV or
     FLAC, Ogg Vorbis); any other suffix raises AudioError."""

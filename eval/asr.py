@@ -15,7 +15,7 @@ from typing import Iterator, Protocol, Sequence, TypeVar, runtime_checkable
 
 import torch
 
-from codec.audio import resample, to_mono
+from codec.audio import mono_at
 
 ASR_SAMPLE_RATE = 16000  # Whisper, HuBERT/wav2vec2 CTC models and the PocketSphinx en-us model all take 16 kHz
 WHISPER_WINDOW_S = 30  # Whisper's fixed input window; longer clips need its long-form (timestamped) decoding
@@ -37,10 +37,6 @@ class ASRError(RuntimeError):
 def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def _to_16k(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    return resample(to_mono(wav.detach()).float().cpu(), sample_rate, ASR_SAMPLE_RATE)
 
 
 def _from_pretrained(loader, path_or_id: str | os.PathLike, **kwargs):
@@ -77,7 +73,7 @@ class WhisperASR:
     def transcribe(self, wavs: list[torch.Tensor], sample_rate: int) -> list[str]:
         texts: list[str] = []
         for chunk in batched(wavs, self.batch_size):
-            audio = [_to_16k(w, sample_rate).numpy() for w in chunk]
+            audio = [mono_at(w, sample_rate, ASR_SAMPLE_RATE).numpy() for w in chunk]
             long_form = max(len(a) for a in audio) > WHISPER_WINDOW_S * ASR_SAMPLE_RATE
             # Short-form needs exactly 30 s of features (padded); long-form takes the full length plus a mask.
             extra = {"truncation": False, "padding": "longest"} if long_form else {}
@@ -119,7 +115,7 @@ class HubertCTCASR:
     def transcribe(self, wavs: list[torch.Tensor], sample_rate: int) -> list[str]:
         texts: list[str] = []
         for chunk in batched(wavs, self.batch_size):
-            audio = [_to_16k(w, sample_rate).numpy() for w in chunk]
+            audio = [mono_at(w, sample_rate, ASR_SAMPLE_RATE).numpy() for w in chunk]
             inputs = self.processor(audio, sampling_rate=ASR_SAMPLE_RATE, return_tensors="pt", padding=True)
             mask = inputs.get("attention_mask")
             logits = self.model(inputs.input_values.to(self.device),
@@ -151,7 +147,7 @@ class PocketSphinxASR:
     def transcribe(self, wavs: list[torch.Tensor], sample_rate: int) -> list[str]:
         texts = []
         for wav in wavs:
-            pcm = (_to_16k(wav, sample_rate).clamp(-1.0, 1.0) * 32767).to(torch.int16).numpy()
+            pcm = (mono_at(wav, sample_rate, ASR_SAMPLE_RATE).clamp(-1.0, 1.0) * 32767).to(torch.int16).numpy()
             self._decoder.start_utt()
             self._decoder.process_raw(pcm.tobytes(), full_utt=True)
             self._decoder.end_utt()
@@ -258,8 +254,8 @@ class FasterWhisperASR:
         texts = []
         for wav in wavs:
             extra = {} if self.fallback else {"temperature": 0.0}
-            segments, _ = self.model.transcribe(_to_16k(wav, sample_rate).numpy(), beam_size=self.beam_size,
-                                                language=self.language, **extra)
+            audio = mono_at(wav, sample_rate, ASR_SAMPLE_RATE).numpy()
+            segments, _ = self.model.transcribe(audio, beam_size=self.beam_size, language=self.language, **extra)
             texts.append("".join(s.text for s in segments).strip())
         return texts
 

@@ -11,7 +11,7 @@ import functools
 import torch
 import torchaudio
 
-from codec.audio import resample, to_mono
+from codec.audio import mono_at
 
 METRIC_SAMPLE_RATE = 16000  # PESQ wide-band is defined at 16 kHz; STOI resamples to 10 kHz internally
 MEL_N_FFT, MEL_HOP, MEL_BANDS = 1024, 256, 80
@@ -20,8 +20,8 @@ MEL_FLOOR = 1e-5  # log floor, as in HiFi-GAN/Vocos mel losses
 
 def align(reference: torch.Tensor, degraded: torch.Tensor, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Both clips as mono float32 at 16 kHz, cut to the shorter one: `(T,), (T,)`."""
-    ref = resample(to_mono(reference.detach()).float().cpu(), sample_rate, METRIC_SAMPLE_RATE)
-    deg = resample(to_mono(degraded.detach()).float().cpu(), sample_rate, METRIC_SAMPLE_RATE)
+    ref = mono_at(reference, sample_rate, METRIC_SAMPLE_RATE)
+    deg = mono_at(degraded, sample_rate, METRIC_SAMPLE_RATE)
     n = min(ref.numel(), deg.numel())
     if n == 0:
         raise ValueError("cannot compare an empty clip")

@@ -14,7 +14,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import torch
 import torch.nn.functional as F
 
-from codec.audio import resample, to_mono
+from codec.audio import mono_at
 
 SPEAKER_SAMPLE_RATE = 16000  # both scorers embed 16 kHz audio
 
@@ -30,10 +30,6 @@ class SpeakerScorer(Protocol):
 
 class SpeakerModelError(RuntimeError):
     """A speaker model that cannot be loaded."""
-
-
-def _to_16k(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    return resample(to_mono(wav.detach()).float().cpu(), sample_rate, SPEAKER_SAMPLE_RATE)
 
 
 class ResemblyzerScorer:
@@ -55,7 +51,7 @@ class ResemblyzerScorer:
 
         out = []
         for wav in wavs:
-            raw = _to_16k(wav, sample_rate).numpy()
+            raw = mono_at(wav, sample_rate, SPEAKER_SAMPLE_RATE).numpy()
             # Digital silence (a failed generation) cannot be level-normalised and trims to nothing: embed it
             # as it is instead of failing, so it scores low rather than stopping the run.
             trimmed = preprocess_wav(raw) if raw.any() else raw  # already at resemblyzer's 16 kHz: no source_sr
@@ -96,7 +92,10 @@ class WavLMECAPAScorer:
 
     @torch.inference_mode()
     def embed(self, wavs: list[torch.Tensor], sample_rate: int) -> torch.Tensor:
-        out = [self.model(_to_16k(w, sample_rate)[None].to(self.device)).reshape(-1).float().cpu() for w in wavs]
+        out = []
+        for w in wavs:
+            clip = mono_at(w, sample_rate, SPEAKER_SAMPLE_RATE)[None].to(self.device)  # (1, T)
+            out.append(self.model(clip).reshape(-1).float().cpu())
         return F.normalize(torch.stack(out), dim=-1)
 
     def describe(self) -> dict:

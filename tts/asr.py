@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from codec.audio import resample
+from codec.audio import mono_at
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class WhisperTranscriber:
     @torch.inference_mode()
     def __call__(self, wav: torch.Tensor, sample_rate: int) -> str:
         self.wait()
-        wav = resample(wav.float().cpu(), sample_rate, WHISPER_SAMPLE_RATE)
+        wav = mono_at(wav, sample_rate, WHISPER_SAMPLE_RATE)
         features = self._processor(wav.numpy(), sampling_rate=WHISPER_SAMPLE_RATE,
                                    return_tensors="pt").input_features  # (1, mels, frames)
         features = features.to(self.device, self._model.dtype)
