@@ -33,7 +33,7 @@ PAGE_NAMES = {"speed": "speed", "nfe": "steps", "cfg": "cfg_strength", "seed": "
 # Generated audio and uploads in Gradio's cache are deleted after a day, checked every hour.
 CACHE_CLEANUP = (3600, 86400)
 
-Progress = Callable[[float, str], None]
+PageProgress = Callable[[float, str], None]  # (fraction done, message), as gr.Progress takes
 
 
 class InputError(ValueError):
@@ -43,7 +43,7 @@ class InputError(ValueError):
 def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, reference_text: str | None = None,
                 speed: float | None = None, nfe: float | None = None, cfg: float | None = None,
                 seed: int | str | None = None, remove_silence: bool = False, *,
-                progress: Progress | None = None,
+                progress: PageProgress | None = None,
                 batcher: Batcher | None = None) -> tuple[tuple[int, np.ndarray], int]:
     """Speak `text` in the voice of the `reference` audio file.
 

@@ -28,7 +28,9 @@ import soundfile as sf
 from codec.checkpoint import atomic_write
 
 COLUMNS = ("id", "path", "duration", "speaker", "text")
-AUDIO_SUFFIXES = (".wav", ".flac")
+# Corpora ship lossless audio; a scan takes only these, so stray lossy copies (previews, conversions) beside
+# them never become training data. What the loader can read is `codec.audio.AUDIO_SUFFIXES`.
+MANIFEST_AUDIO_SUFFIXES = (".wav", ".flac")
 _TEXT_SUFFIXES = (".normalized.txt", ".original.txt", ".txt", ".lab")
 _LIBRI_ID = re.compile(r"^(\d+)[_-]\d+[_-]")
 
@@ -89,7 +91,7 @@ def scan(roots: Sequence[str | os.PathLike], workers: int = 8) -> tuple[list[Utt
     Durations are read from the file headers (no decoding), `workers` files at a time.
     """
     files = sorted({p.absolute() for root in roots for p in Path(root).rglob("*")
-                    if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()})
+                    if p.suffix.lower() in MANIFEST_AUDIO_SUFFIXES and p.is_file()})
 
     def one(audio: Path) -> Utterance | Path:
         text = find_transcript(audio)
