@@ -4,8 +4,9 @@
     python -m eval.bench_codec --device cuda        # GPU, fp32 and bf16 autocast, batch 1 and --batch
     python -m eval.bench_codec --long 1 5 10 30     # peak RSS of `python -m codec encode/decode` on long files
 
-RTF = compute seconds / audio seconds (lower is faster). Peak memory: torch.cuda.max_memory_allocated
-on GPU; on CPU the process's peak resident set size (model weights included). With --long, each
+RTF = compute seconds / audio seconds (lower is faster): the median of --repeats calls after one warm-up, and
+the peak memory of encode and decode, both read by `eval.timing.measure` (torch.cuda.max_memory_allocated
+on GPU; on CPU the process's sampled peak resident set size, model weights included). With --long, each
 command runs in its own process on the CPU (the full-size model with random weights, saved to a
 temporary folder) and its peak RSS is that process's own (wait4).
 """
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,27 +25,7 @@ import soundfile as sf
 import torch
 
 from codec import WavCube, WavCubeConfig
-
-
-def timed(fn, device: torch.device, repeats: int) -> float:
-    """Median wall time of `fn()` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def peak_mib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from eval.timing import measure
 
 
 def write_long_wav(path: Path, minutes: float, sample_rate: int = 16000) -> None:
@@ -117,14 +96,13 @@ def main() -> None:
         codec.bf16 = precision == "bf16"
         wav = torch.randn(batch, int(args.seconds * codec.sample_rate)) * 0.1
         latent, mask = codec.encode(wav, codec.sample_rate)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         audio_seconds = args.seconds * batch
-        enc = timed(lambda: codec.encode(wav, codec.sample_rate), device, args.repeats)
+        enc = measure(lambda: codec.encode(wav, codec.sample_rate), device, args.repeats)
         with torch.inference_mode():
-            dec = timed(lambda: codec.decode(latent, mask), device, args.repeats)
-        print(f"{precision:>9} {batch:>5} {enc / audio_seconds:>10.4f} {dec / audio_seconds:>10.4f} "
-              f"{peak_mib(device):>9.0f}")
+            dec = measure(lambda: codec.decode(latent, mask), device, args.repeats)
+        peak = max(enc["peak_memory_mb"], dec["peak_memory_mb"])
+        print(f"{precision:>9} {batch:>5} {enc['wall_s'] / audio_seconds:>10.4f} "
+              f"{dec['wall_s'] / audio_seconds:>10.4f} {peak:>9.0f}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -145,17 +144,19 @@ def throughput(synth: Synthesizer, clients: int, requests_each: int, args: argpa
         for k in range(requests_each):
             batcher.run(synth.prepare([text], ref, 16000, REF_TEXT, opts.replace(seed=i * 1000 + k)))
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
+    def all_clients() -> None:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    m = measure(all_clients, synth.codec.device, repeats=1, warmup=0)  # warmed up above
+    wall = m["wall_s"]
     speech = clients * requests_each * args.seconds
     sizes = batcher.batch_sizes[1:]
     return {"clients": clients, "requests": clients * requests_each, "wall_s": wall, "speech_s_per_s": speech / wall,
-            "mean_jobs_per_batch": sum(sizes) / len(sizes)}
+            "mean_jobs_per_batch": sum(sizes) / len(sizes), "peak_memory_mb": m["peak_memory_mb"]}
 
 
 def main() -> None:
