@@ -27,7 +27,7 @@ from accelerate.utils import set_seed
 from safetensors.torch import load_file
 from torch.nn.utils.rnn import pad_sequence
 
-from codec import Codec, check_codec, load_codec, open_codec
+from codec import check_codec, load_codec, open_codec
 from codec.checkpoint import WEIGHTS_NAME, load_strict
 from codec.masks import length_mask
 from recipes.checkpoint import set_rng_state
@@ -39,6 +39,7 @@ from recipes.shards import LatentDataset, load_codec_spec, load_stats
 from tts.flow import random_span_mask
 from tts.model import TTSConfig, TTSModel
 from tts.options import SynthesisOptions
+from tts.synthesizer import Synthesizer
 from tts.text import TextError, Tokenizer, build_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -144,21 +145,18 @@ class Collate:
 
 
 @torch.no_grad()
-def log_sample(run: Run, model: TTSModel, codec: Codec, item: dict, tokenizer: Tokenizer, nfe: int,
-               step: int) -> None:
-    """Regenerate the last two thirds of `item` from its first third and full text; log both waveforms."""
-    device = run.device
-    latent = item["latent"].to(device)  # (N, D)
-    n, d = latent.shape
+def log_sample(run: Run, synthesizer: Synthesizer, item: dict, nfe: int, step: int) -> None:
+    """Regenerate the last two thirds of `item` from its first third and full text, by the synthesis path
+    (`Synthesizer.sample_latents`, seed 0: its own generator, not the global RNG); log both waveforms."""
+    latent = item["latent"]  # (N, D)
+    n = latent.shape[0]
     prompt = max(1, n // 3)
-    opts = SynthesisOptions()
-    noise = torch.randn(1, n, d, generator=torch.Generator().manual_seed(0)).to(device)  # not the global RNG
-    text = torch.tensor([tokenizer.encode(item["text"])], device=device)
-    out = model.sample(latent[None, :prompt], torch.tensor([prompt], device=device), text,
-                       torch.tensor([n], device=device), noise, nfe=nfe, cfg=opts.cfg, sway=opts.sway,
-                       solver=opts.solver, schedule=opts.schedule)  # (1, N, D)
+    text = synthesizer.tokenizer.encode(item["text"])
+    out, _ = synthesizer.sample_latents([latent[:prompt]], [text], [n - prompt], [0],
+                                        SynthesisOptions(nfe=nfe))  # (1, N, D)
+    codec = synthesizer.codec
     run.log_audio("samples/generated", codec.decode(out)[0], step, codec.sample_rate)
-    run.log_audio("samples/ground_truth", codec.decode(latent[None])[0], step, codec.sample_rate)
+    run.log_audio("samples/ground_truth", codec.decode(latent[None].to(codec.device))[0], step, codec.sample_rate)
 
 
 @torch.no_grad()
@@ -245,6 +243,8 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
             sample_codec = load_codec(record, run.device)
         if sample_codec is not None:
             sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
+            sampler = Synthesizer(ema.model, sample_codec)
+            sampler.cuda_graphs = False  # graphs would hold a bf16 copy of the DiT on the GPU for the whole run
         gap_batch = None
         if run.is_main and config.text_gap_every:
             source = LatentDataset(sample_shards) if sample_shards else dataset
@@ -305,7 +305,7 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
                     logger.info("step %d: held-out loss %.4f with text, %.4f without: text gap %+.4f", step,
                                 gap["loss_text"], gap["loss_no_text"], gap["text_gap"])
                 if sample_codec is not None and step % config.sample_every == 0:
-                    log_sample(run, ema.model, sample_codec, sample_item, tokenizer, config.sample_nfe, step)
+                    log_sample(run, sampler, sample_item, config.sample_nfe, step)
                 if step % config.checkpoint_every == 0 or stop:
                     pending = acc.reduce(window.clone(), reduction="sum")  # a collective: every process
                     run.save(step, lambda folder: write(folder, pending), config.keep_checkpoints)

@@ -342,18 +342,36 @@ class Synthesizer:
     def _generate(self, batch: list[tuple[Job, Piece]]) -> list[torch.Tensor]:
         """Pieces, each with its job (reference, seed), sampled alike → waveforms (T_i,) on CPU.
         Piece j of every text starts from the noise of its job's seed + j."""
+        latent, lengths = self.sample_latents([job.ref.latent for job, _ in batch],
+                                              [self._text_ids(job.ref, p) for job, p in batch],
+                                              [p.frames for _, p in batch],
+                                              [job.seed + p.chunk_index for job, p in batch], batch[0][0].options)
+        mask = length_mask(lengths, latent.shape[1])
+        # Decoding with the prompt in front gives the decoder real context at the seam.
+        wav = self.codec.decode(latent, mask).cpu()  # (B, N * hop)
+        hop = self.codec.hop_length
+        return [wav[i, job.ref.latent.shape[0] * hop: int(lengths[i]) * hop] / job.ref.gain
+                for i, (job, _) in enumerate(batch)]
+
+    @torch.inference_mode()
+    def sample_latents(self, prompts: Sequence[torch.Tensor], texts: Sequence[Sequence[int]], frames: Sequence[int],
+                       seeds: Sequence[int], opts: SynthesisOptions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Synthesis on latents, the model's part of it: continue each prompt latent `(P_i, D)` by `frames[i]`
+        new frames, saying `texts[i]` (token ids of the prompt's transcript + the new text), from the noise of
+        `seeds[i]`, sampled by `opts` (nfe, cfg, sway, solver, schedule). Returns `(latent: (B, N, D)` in the
+        codec's scale, prompts in front, `lengths: (B,)` prompt + new frames), on the codec's device.
+        Training logs its samples through it, from the latents it has."""
         device = self.codec.device
-        opts = batch[0][0].options
-        prompt_lengths = torch.tensor([job.ref.latent.shape[0] for job, _ in batch])
-        lengths = prompt_lengths + torch.tensor([p.frames for _, p in batch])
-        D = batch[0][0].ref.latent.shape[1]
-        noise = torch.zeros(len(batch), int(lengths.max()), D)
-        for i, (job, p) in enumerate(batch):
-            gen = torch.Generator().manual_seed(job.seed + p.chunk_index)
+        prompt_lengths = torch.tensor([p.shape[0] for p in prompts])
+        lengths = prompt_lengths + torch.tensor(list(frames))
+        D = prompts[0].shape[1]
+        noise = torch.zeros(len(prompts), int(lengths.max()), D)
+        for i, seed in enumerate(seeds):
+            gen = torch.Generator().manual_seed(seed)
             noise[i, : lengths[i]] = torch.randn(int(lengths[i]), D, generator=gen)  # CPU: same on any device
-        text = pad_sequence([torch.tensor(self._text_ids(job.ref, p)) for job, p in batch],
+        text = pad_sequence([torch.tensor(ids, dtype=torch.long) for ids in texts],
                             batch_first=True)  # (B, L), 0 = filler
-        prompt = pad_sequence([job.ref.latent for job, _ in batch], batch_first=True).to(device)  # (B, P, D)
+        prompt = pad_sequence(list(prompts), batch_first=True).to(device)  # (B, P, D)
         args = (prompt, prompt_lengths.to(device), text.to(device), lengths.to(device), noise.to(device))
         options: dict[str, Any] = {"nfe": opts.nfe, "cfg": opts.cfg, "sway": opts.sway, "solver": opts.solver,
                                    "schedule": opts.schedule}
@@ -365,9 +383,4 @@ class Synthesizer:
             # the float32 noise.
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 latent = self.model.sample(*args, **options)  # (B, N, D)
-        mask = length_mask(lengths.to(device), latent.shape[1])
-        # Decoding with the prompt in front gives the decoder real context at the seam.
-        wav = self.codec.decode(latent, mask).cpu()  # (B, N * hop)
-        hop = self.codec.hop_length
-        return [wav[i, int(prompt_lengths[i]) * hop: int(lengths[i]) * hop] / job.ref.gain
-                for i, (job, _) in enumerate(batch)]
+        return latent, lengths.to(device)

@@ -175,3 +175,21 @@ def test_real_speech_reference(tts, testdata):
     around = joined[cut.shape[0] - 160: cut.shape[0] + 160]
     assert frame_db(around, SR).max() < frame_db(joined, SR).max() - 30
     assert tts.prepare_reference(joined, SR, None, OPTS).wav.shape[0] <= 15 * SR
+
+
+def test_sample_latents_is_the_model_sampling_from_the_seeds_noise_and_leaves_the_global_rng(tts):
+    """What training's log_sample relies on: prompt latent + token ids + seed → the model's sample, from the
+    seed's own generator (a resumed run must draw the same global random numbers)."""
+    gen = torch.Generator().manual_seed(1)
+    prompt, text = torch.randn(10, 128, generator=gen), [5, 7, 9, 11, 3]
+    state = torch.random.get_rng_state()
+    latent, lengths = tts.sample_latents([prompt], [text], [14], [3], OPTS)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    noise = torch.randn(1, 24, 128, generator=torch.Generator().manual_seed(3))
+    expected = tts.model.sample(prompt[None], torch.tensor([10]), torch.tensor([text]), torch.tensor([24]), noise,
+                                nfe=OPTS.nfe, cfg=OPTS.cfg, sway=OPTS.sway, solver=OPTS.solver,
+                                schedule=OPTS.schedule)
+    assert lengths.tolist() == [24] and torch.equal(latent, expected)
+    torch.testing.assert_close(latent[0, :10], prompt)  # the prompt in front, in the codec's scale
+    other, _ = tts.sample_latents([prompt], [text], [14], [4], OPTS)
+    assert not torch.allclose(other[0, 10:], latent[0, 10:])
