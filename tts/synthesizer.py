@@ -254,10 +254,8 @@ class Synthesizer:
         elif ref_sr is None:
             raise AudioError("ref_sr is required when ref_wav is a waveform")
         else:
-            wav = ref_wav
-        ref_sr = checked_rate(ref_sr, "ref_sr")
-        wav = checked_clip(torch.as_tensor(wav).cpu(), "the reference")
-        return resample(wav, ref_sr, self.sample_rate)
+            wav = torch.as_tensor(ref_wav).cpu()
+        return resample(checked_clip(wav, "the reference"), checked_rate(ref_sr, "ref_sr"), self.sample_rate)
 
     def plan(self, text_index: int, text: str, ref: Reference, opts: SynthesisOptions) -> list[Piece]:
         """Split a normalised text (`self.tokenizer.normalize`'s output) into sentence chunks and give each

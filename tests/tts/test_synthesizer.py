@@ -125,6 +125,8 @@ def test_bad_reference_audio(tts, ref, tmp_path):
         (1e-5 * torch.randn(3 * SR), SR, "silent"),
         (torch.cat([torch.zeros(SR), speechlike(0.6), torch.zeros(SR)]), SR, "at least 1 s"),
         (torch.full((SR,), float("nan")), SR, "NaN"),
+        (torch.zeros(0), SR, "the reference is empty"),
+        (ref, 16000.0, "ref_sr must be a positive integer"),
         (ref, None, "ref_sr is required"),
         ((ref * 1000).long(), SR, "float"),
         (torch.zeros(3, 3, SR), SR, "shape"),
