@@ -59,6 +59,25 @@ def test_the_seed_shown_repeats_the_audio_in_the_cli(synthesizer, refs, tmp_path
     assert np.abs(cli.astype(int) - wav.astype(int)).max() <= 1  # 16-bit rounding of the same samples
 
 
+def test_f5_models_get_text_as_written(f5_reference, refs):
+    """The text is checked by the synthesizer's tokenizer, not by English normalisation in the app: F5-TTS's
+    models speak Chinese."""
+    import json
+
+    from tts import SynthesisOptions, Synthesizer
+    from tts.f5 import load_f5_checkpoint
+
+    from ..tts.test_f5_rules import StandInMelCodec
+
+    arch = json.loads((f5_reference / "config.json").read_text())["arch"]
+    model = load_f5_checkpoint(f5_reference / "model.safetensors", f5_reference / "vocab.txt", arch)
+    f5 = Synthesizer(model, StandInMelCodec(), transcriber=lambda wav, sr: "unused", options=SynthesisOptions(nfe=2))
+    (sr, wav), _ = clone_voice(f5, "你好，世界。", refs["good"], "hello there, my good friend.", seed=0)
+    assert sr == 24000 and wav.shape[0] > 0
+    with pytest.raises(gr.Error, match="Text: text is empty"):
+        clone_voice(f5, " ", refs["good"], REF_TEXT)
+
+
 def test_settings_reach_the_synthesizer(synthesizer, refs):
     def speak(**settings) -> np.ndarray:
         (_, wav), _ = clone_voice(synthesizer, "Seven short words are spoken right here.", refs["good"], REF_TEXT,
