@@ -63,8 +63,8 @@ class Piece:
 @dataclass(frozen=True)
 class Job:
     """A checked request, ready to generate: its reference, its texts (normalised, as the model reads
-    them) and their pieces, the seed and options it runs with (the seed drawn here when the options
-    have none), and whom to tell of its progress. Made by `Synthesizer.prepare`."""
+    them) and their pieces, the seed and options it runs with (`prepare` draws the seed when the
+    options have none), and whom to tell of its progress. Made by `Synthesizer.prepare`."""
 
     ref: Reference
     pieces: list[Piece]
