@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import gradio as gr
 import numpy as np
 import torch
 
@@ -18,10 +17,13 @@ from tts import Synthesizer, SynthesisOptions, TextError
 from tts.asr import ASRUnavailable
 from tts.options import MAX_NFE, OptionError
 from tts.splice import MAX_PAUSE_SECONDS, shorten_pauses
-from tts.text import require_speakable, split_sentences
+from tts.text import split_sentences
 
 from .batcher import Batcher
 from .models import ModelStatus
+
+if TYPE_CHECKING:  # imported where used: `import app` works without the app extra (gradio)
+    import gradio as gr
 
 logger = logging.getLogger(__name__)
 
@@ -48,33 +50,37 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
     """Speak `text` in the voice of the `reference` audio file.
 
     Settings left as None take the synthesizer's defaults (`synthesizer.options`, which also holds
-    the text limit `max_chars`) and are checked by `SynthesisOptions`; an empty `reference_text`
-    has the ASR transcribe the reference; a None or empty seed draws one. Returns
+    the text limit `max_chars`) and are checked by `SynthesisOptions`; the text and the reference are
+    checked by `Synthesizer.prepare` (the upload's type and length here); an empty `reference_text`
+    has the ASR transcribe the reference; a None or empty seed has the synthesizer draw one. Returns
     `((sample_rate, wav: (T,) int16), seed)`, the seed being the one used, so a result can be
     repeated. With a `batcher`, the generation joins whatever other requests wait for the model at
     that moment (the result is the same). Raises `gr.Error` with a specific message for bad input,
     and for any other failure (which is logged with its traceback); the server goes on serving.
     """
+    import gradio as gr
+
     progress = progress or (lambda fraction, desc: None)
     try:
         progress(0.0, "checking the input")
         options = _options(synthesizer.options, speed, nfe, cfg, seed)
-        assert options.seed is not None  # _options draws one when none is given
-        sentences = _check_text(text, options.max_chars)
         path = _check_reference(reference)
         transcribe = not (reference_text and reference_text.strip())
-        progress(0.1, f"reading the reference{', transcribing it' if transcribe else ''} and speaking "
-                      f"{sentences} sentence{'s' if sentences > 1 else ''}")
+        progress(0.05, f"checking the text and reading the reference{', transcribing it' if transcribe else ''}")
         try:
             job = synthesizer.prepare(
                 [text], path, ref_text=(reference_text or "").strip() or None, options=options,
                 progress=lambda done, total: progress(0.1 + 0.8 * done / total, f"spoken {done} of {total} pieces"))
-        except (AudioError, TextError) as err:  # the text was checked above: these are about the reference
+        except (AudioError, TextError) as err:
+            if isinstance(err, TextError) and err.field == "text":
+                raise InputError(f"Text: {err}") from None
             # The synthesizer's messages name its arguments; the page names its fields.
             message = str(err).replace(str(path), path.name).replace("ref_text", "the reference transcript")
             raise InputError(f"Reference: {message}") from None
         except ASRUnavailable as err:
             raise InputError(f"Reference transcript: none was given, and {err}") from None
+        sentences = len(split_sentences(job.texts[0]))
+        progress(0.1, f"speaking {sentences} sentence{'s' if sentences > 1 else ''}")
         # With a batcher, requests waiting for the model together share its batches.
         wav = (batcher.run(job) if batcher is not None else synthesizer.generate([job])[0])[0]
         sr = synthesizer.sample_rate
@@ -82,7 +88,7 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
         if remove_silence:
             wav = shorten_pauses(wav, sr)
         pcm = (wav.clamp(-1.0, 1.0) * 32767).round().to(torch.int16).numpy()  # what a 16-bit WAV holds
-        return (sr, pcm), options.seed
+        return (sr, pcm), job.seed
     except InputError as err:
         raise gr.Error(str(err), title="Cannot synthesise this") from None
     except torch.cuda.OutOfMemoryError:
@@ -96,7 +102,7 @@ def clone_voice(synthesizer: Synthesizer, text: str, reference: str | None, refe
 
 
 def _options(defaults: SynthesisOptions, speed, nfe, cfg, seed) -> SynthesisOptions:
-    """The request's settings, checked by SynthesisOptions; an empty seed is drawn here, so that it can be shown."""
+    """The request's settings, checked by SynthesisOptions."""
     changes = {name: value for name, value in (("speed", speed), ("nfe", nfe), ("cfg", cfg)) if value is not None}
     changes["seed"] = _seed(seed, defaults.seed)
     try:
@@ -108,28 +114,14 @@ def _options(defaults: SynthesisOptions, speed, nfe, cfg, seed) -> SynthesisOpti
 
 
 def _seed(seed, default: int | None):
-    """The seed typed on the page ("" = random) or sent by the API; text of digits becomes a number, anything
-    else goes to SynthesisOptions as it is, to be refused there."""
+    """The seed typed on the page ("" = the server's default, else random: drawn by the synthesizer) or sent
+    by the API; text of digits becomes a number, anything else goes to SynthesisOptions as it is, to be
+    refused there."""
     if isinstance(seed, str):
         seed = seed.strip() or None
         if seed is not None and seed.lstrip("-").isascii() and seed.lstrip("-").isdigit():
             seed = int(seed)
-    if seed is None:
-        return default if default is not None else secrets.randbelow(2**31)
-    return seed
-
-
-def _check_text(text: str | None, max_chars: int) -> int:
-    """Raise InputError for text that cannot be spoken; return its number of sentences."""
-    if text is None or not text.strip():
-        raise InputError("Text: enter the text to speak; it is empty")
-    if len(text) > max_chars:
-        raise InputError(f"Text: it is {len(text)} characters long; the limit is {max_chars}. "
-                         f"Split it, or ask the server's operator for a higher --max-chars.")
-    try:
-        return len(split_sentences(require_speakable(text)))
-    except TextError as err:
-        raise InputError(f"Text: {err}") from None
+    return default if seed is None else seed
 
 
 def _check_reference(reference: str | None) -> Path:
@@ -168,6 +160,8 @@ def build_app(synthesizer: Synthesizer | None, status: ModelStatus, concurrency:
     with `status.problem`. The sliders start at the synthesizer's option defaults (`options` when there
     is no synthesizer).
     """
+    import gradio as gr
+
     defaults = synthesizer.options if synthesizer is not None else options or SynthesisOptions()
     max_chars = defaults.max_chars
     batcher = Batcher(synthesizer, max_jobs=concurrency) if synthesizer is not None else None

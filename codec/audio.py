@@ -1,6 +1,7 @@
 """Reading, resampling and writing audio: the one place where files become tensors."""
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -78,39 +79,51 @@ def to_mono(wav: torch.Tensor) -> torch.Tensor:
     raise AudioError(f"expected a waveform of shape (T,) or (channels<=2, T), got {tuple(wav.shape)}")
 
 
+def checked_rate(sample_rate: int, name: str = "sample_rate") -> int:
+    """`sample_rate` as an int, or AudioError naming the argument (`name`) when it is not a positive integer."""
+    if not isinstance(sample_rate, numbers.Integral) or isinstance(sample_rate, bool) or sample_rate <= 0:
+        raise AudioError(f"{name} must be a positive integer, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def checked_clip(wav: torch.Tensor, what: str = "the audio") -> torch.Tensor:
+    """The one check of a waveform given as a tensor: `(T,)` or `(C<=2, T)` float samples, none NaN or
+    infinite → mono float32 `(T,)` on the same device. Anything else raises AudioError naming `what`."""
+    wav = torch.as_tensor(wav)
+    if not torch.is_floating_point(wav):
+        raise AudioError(f"{what} must hold float samples in [-1, 1], got dtype {wav.dtype}")
+    wav = to_mono(wav.detach()).float()
+    if wav.numel() == 0:
+        raise AudioError(f"{what} is empty (0 samples)")
+    if not torch.isfinite(wav).all():
+        raise AudioError(f"{what} holds NaN or infinite samples")
+    return wav
+
+
 def prepare_clips(wav: torch.Tensor | Sequence[torch.Tensor], sample_rate: int, target_sr: int,
                   min_seconds: float) -> list[torch.Tensor]:
     """A codec's accepted input → mono float32 clips `[(T_i,)]` at `target_sr`.
 
     Accepted: `(T,)` one mono clip; `(B, T)` a batch of mono clips; `(B, C, T)` a batch of
     C-channel clips (downmixed); a list of `(T,)` or `(C, T)` clips of any lengths. Clips shorter
-    than `min_seconds`, non-float or non-finite ones raise `AudioError`.
+    than `min_seconds`, non-float or non-finite ones raise `AudioError` (`checked_clip`).
     """
     if isinstance(wav, torch.Tensor):
-        if wav.dim() == 1:
-            clips = [wav]
-        elif wav.dim() == 2:
-            clips = list(wav)
-        elif wav.dim() == 3:
-            clips = [to_mono(c) for c in wav]
-        else:
+        if wav.dim() not in (1, 2, 3):
             raise AudioError(f"expected wav of shape (T,), (B, T) or (B, C, T), got {tuple(wav.shape)}")
+        clips = [wav] if wav.dim() == 1 else list(wav)
     else:
-        clips = [to_mono(torch.as_tensor(c)) for c in wav]
+        clips = list(wav)
     if not clips:
         raise AudioError("no audio given: the batch is empty")
-    if not isinstance(sample_rate, int) or sample_rate <= 0:
-        raise AudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    sample_rate = checked_rate(sample_rate)
     out = []
     for i, c in enumerate(clips):
-        if not torch.is_floating_point(c):
-            raise AudioError(f"clip {i}: expected float samples in [-1, 1], got dtype {c.dtype}")
+        c = checked_clip(c, f"clip {i}")
         if c.numel() < min_seconds * sample_rate:
             raise AudioError(f"clip {i} is too short: {c.numel()} samples at {sample_rate} Hz; "
                              f"at least {min_seconds * 1000:.0f} ms is needed")
-        if not torch.isfinite(c).all():
-            raise AudioError(f"clip {i} contains NaN or infinite samples")
-        out.append(resample(c.float(), sample_rate, target_sr))
+        out.append(resample(c, sample_rate, target_sr))
     return out
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
-import jiwer
 import torch
 
 from .asr import ASR
@@ -49,6 +48,8 @@ def utterance_wer(reference: str, hypothesis: str) -> UtteranceWER:
 
     Raises `ValueError` when the reference is empty after normalisation: its WER is undefined.
     """
+    import jiwer  # the eval extra: imported here, so that `import eval` works without it
+
     ref, hyp = normalize_text(reference), normalize_text(hypothesis)
     if not ref:
         raise ValueError(f"reference {reference!r} has no words after normalisation; its WER is undefined")

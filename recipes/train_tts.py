@@ -120,7 +120,7 @@ PRESETS = {"base": TTSTrainConfig.base, "small": TTSTrainConfig.small, "tiny": T
 class Collate:
     """Dataset items → `{"latent": (B, N, D), "mask": (B, N), "text": (B, L) ids, 0-padded}`.
 
-    Text is tokenised here, in the loader's worker processes; an utterance whose text has nothing
+    Text is normalised and tokenised here, in the loader's worker processes; an utterance whose text has nothing
     speakable is dropped from its batch with a warning.
     """
 
@@ -131,7 +131,7 @@ class Collate:
         latents, texts = [], []
         for item in items:
             try:
-                texts.append(torch.tensor(self.tokenizer.encode(item["text"])))
+                texts.append(torch.tensor(self.tokenizer.encode(self.tokenizer.normalize(item["text"]))))
             except TextError as err:
                 logger.warning("skipping %s: %s", item["id"], err)
                 continue
@@ -151,7 +151,7 @@ def log_sample(run: Run, synthesizer: Synthesizer, item: dict, nfe: int, step: i
     latent = item["latent"]  # (N, D)
     n = latent.shape[0]
     prompt = max(1, n // 3)
-    text = synthesizer.tokenizer.encode(item["text"])
+    text = synthesizer.tokenizer.encode(synthesizer.tokenizer.normalize(item["text"]))
     out, _ = synthesizer.sample_latents([latent[:prompt]], [text], [n - prompt], [0],
                                         SynthesisOptions(nfe=nfe))  # (1, N, D)
     codec = synthesizer.codec
@@ -192,12 +192,9 @@ def with_codec_record(config: TTSTrainConfig, shards: str | Path) -> TTSTrainCon
         logger.warning("%s records no codec (extracted by an older version): the model will not name its codec, "
                        "and synthesis will need one given", shards)
         return config
-    if spec.latent_dim != config.model.dit.latent_dim:
-        raise ValueError(f"the shards hold {spec.latent_dim}-d latents ({spec.kind} codec) but the model's "
-                         f"dit.latent_dim is {config.model.dit.latent_dim}: set model.dit.latent_dim in the config")
     if config.model.codec is not None and config.model.codec != spec:
         raise ValueError(f"the config's model.codec {config.model.codec} is not the codec of the shards {spec}")
-    return replace(config, model=replace(config.model, codec=spec))
+    return replace(config, model=replace(config.model, codec=spec))  # TTSConfig checks its latent_dim
 
 
 def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec: str | None = None,

@@ -13,6 +13,7 @@ from torch import nn
 
 from codec.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, fetch, load_strict, read_model_config,
                               read_safetensors, save_model)
+from codec.interface import Codec, CodecMismatchError, check_codec, describe
 from codec.masks import length_mask
 from codec.spec import CodecSpec
 
@@ -44,6 +45,9 @@ class TTSConfig:
                              f"{self.tokenizer!r} tokenizer has {vocab} tokens")
         if not 0.0 < self.span_range[0] <= self.span_range[1] <= 1.0:
             raise ValueError(f"span_range must satisfy 0 < low <= high <= 1, got {self.span_range}")
+        if self.codec is not None and self.codec.latent_dim != self.dit.latent_dim:
+            raise ValueError(f"the codec {describe(self.codec)} gives {self.codec.latent_dim}-d latents but "
+                             f"dit.latent_dim is {self.dit.latent_dim}: set dit.latent_dim to the codec's")
 
     @classmethod
     def _preset(cls, dit_preset, tokenizer: str, **overrides) -> "TTSConfig":
@@ -73,6 +77,17 @@ class TTSConfig:
         d["codec"] = CodecSpec.from_dict(d["codec"]) if d.get("codec") else None
         d["vocab"] = tuple(d["vocab"]) if d.get("vocab") is not None else None
         return cls(**d)
+
+
+def check_codec_fits(config: TTSConfig, codec: Codec) -> None:
+    """The one check that `codec` gives the latents a model takes: against the codec its checkpoint records
+    (kind, latent_dim, frame rate; `codec.check_codec`), which `TTSConfig` holds to its DiT's latent_dim,
+    or, when none is recorded, against the DiT's latent_dim. Raises CodecMismatchError naming both."""
+    if config.codec is not None:
+        check_codec(config.codec, codec)
+    elif codec.latent_dim != config.dit.latent_dim:
+        raise CodecMismatchError(f"the codec gives {codec.latent_dim}-d latents ({codec.kind} codec) but the TTS "
+                                 f"model takes {config.dit.latent_dim}-d ones (its dit.latent_dim)")
 
 
 class TTSModel(nn.Module):

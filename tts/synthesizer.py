@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 import os
 import secrets
 from collections import defaultdict
@@ -18,17 +17,16 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from codec import Codec, CheckpointError, check_codec, load_codec, open_codec
-from codec.audio import AudioError, load_audio, resample, to_mono
+from codec import Codec, CheckpointError, load_codec, open_codec
+from codec.audio import AudioError, checked_clip, checked_rate, load_audio, resample
 from codec.masks import length_mask
 
 from . import f5, graphs
 from .asr import DEFAULT_ASR_MODEL, WhisperTranscriber
-from .model import TTSModel
+from .model import TTSModel, check_codec_fits
 from .options import SynthesisOptions
 from .splice import crossfade_join, cut_at_pause, is_silent, trim_silence
-from .text import (PUNCTUATION, WORD_BOUNDARY, TextError, build_tokenizer, require_speakable, split_long,
-                   split_sentences)
+from .text import PUNCTUATION, WORD_BOUNDARY, TextError, build_tokenizer, split_long, split_sentences
 
 logger = logging.getLogger(__name__)
 # Called with (pieces done, pieces in all) as generation goes.
@@ -65,12 +63,13 @@ class Piece:
 
 @dataclass(frozen=True)
 class Job:
-    """A checked request, ready to generate: its reference, the pieces of its `n_texts` texts, the
-    seed and options it runs with, and whom to tell of its progress. Made by `Synthesizer.prepare`."""
+    """A checked request, ready to generate: its reference, its texts (normalised, as the model reads
+    them) and their pieces, the seed and options it runs with (`prepare` draws the seed when the
+    options have none), and whom to tell of its progress. Made by `Synthesizer.prepare`."""
 
     ref: Reference
     pieces: list[Piece]
-    n_texts: int
+    texts: tuple[str, ...]
     seed: int
     options: SynthesisOptions
     progress: Progress | None = None
@@ -81,10 +80,7 @@ class Synthesizer:
 
     def __init__(self, model: TTSModel, codec: Codec, transcriber: Transcriber | None = None,
                  options: SynthesisOptions = SynthesisOptions()):
-        if model.config.codec is not None:
-            check_codec(model.config.codec, codec)
-        if codec.latent_dim != model.config.dit.latent_dim:
-            raise ValueError(f"codec latent_dim {codec.latent_dim} != TTS latent_dim {model.config.dit.latent_dim}")
+        check_codec_fits(model.config, codec)
         self.model = model.eval()
         self.codec = codec.eval()
         self.tokenizer = build_tokenizer(model.config.tokenizer, model.config.vocab)
@@ -156,7 +152,8 @@ class Synthesizer:
         """Check the texts, then read, check, transcribe and encode the reference, and plan the pieces.
 
         Every error a request can cause is raised here (TextError, AudioError), none later in
-        `generate`, so a server can answer each request on its own and batch the ones that pass.
+        `generate`, so a server can answer each request on its own and batch the ones that pass. Each
+        text is normalised here, once; a seed is drawn here when `seed` is None (`Job.seed` says which).
         """
         opts = (options or self.options).replace(**overrides)
         if isinstance(texts, str) or not texts:
@@ -165,8 +162,9 @@ class Synthesizer:
         for i, text in enumerate(texts):  # text errors first: they are cheaper to find than audio ones
             try:
                 if isinstance(text, str) and len(text) > opts.max_chars:
-                    raise TextError(f"text is {len(text)} characters long; the limit is max_chars={opts.max_chars}")
-                normalized.append(self._checked_text(text))
+                    raise TextError(f"text is {len(text)} characters long; the limit is max_chars={opts.max_chars}: "
+                                    "split it into shorter texts")
+                normalized.append(self.tokenizer.normalize(text))
             except TextError as err:
                 raise TextError(f"text {i}: {err}" if len(texts) > 1 else str(err)) from None
         ref = self.prepare_reference(ref_wav, ref_sr, ref_text, opts)
@@ -174,7 +172,7 @@ class Synthesizer:
         if opts.seed is None:
             logger.info("seed %d", seed)
         pieces = [p for i, text in enumerate(normalized) for p in self.plan(i, text, ref, opts)]
-        return Job(ref, pieces, len(texts), seed, opts, progress)
+        return Job(ref, pieces, tuple(normalized), seed, opts, progress)
 
     @torch.inference_mode()
     def generate(self, jobs: Sequence[Job], batch_size: int | None = None) -> list[list[torch.Tensor]]:
@@ -202,19 +200,11 @@ class Synthesizer:
         out = []
         for job, done in zip(jobs, audio):
             wavs = []
-            for i in range(job.n_texts):
+            for i in range(len(job.texts)):
                 chunks = [done[key] for key in sorted(k for k in done if k[0] == i)]
                 wavs.append(trim_silence(self._join(chunks, job.options), self.sample_rate))
             out.append(wavs)
         return out
-
-    def _checked_text(self, text: str) -> str:
-        """Raw text → the text to plan: normalised English, or as written for F5-TTS models (whose
-        tokenizer raises TextError for empty text)."""
-        if self.f5_rules:
-            self.tokenizer.tokenize(text)
-            return text
-        return require_speakable(text)
 
     def prepare_reference(self, ref_wav: AudioInput, ref_sr: int | None, ref_text: str | None,
                           opts: SynthesisOptions) -> Reference:
@@ -242,40 +232,35 @@ class Synthesizer:
             ref_text = self.transcriber(wav, sr)
             logger.info("reference transcript (ASR): %r", ref_text)
             if not ref_text.strip():
-                raise TextError("the ASR heard no words in the reference; pass ref_text")
+                raise TextError("the ASR heard no words in the reference; pass ref_text", "ref_text")
+        try:
+            ref_text = self.tokenizer.normalize(ref_text)
+        except TextError as err:
+            raise TextError(f"ref_text: {err}", "ref_text") from None
         if self.f5_rules:
             ref_text, gain = f5.reference_text(ref_text), f5.loudness_gain(wav)
         else:
             gain = 1.0
-        try:
-            tokens = self.tokenizer.tokenize(ref_text)
-        except TextError as err:
-            raise TextError(f"ref_text: {err}") from None
+        tokens = self.tokenizer.tokenize(ref_text)
         if not self.f5_rules and tokens[-1] not in PUNCTUATION:  # a sentence end between prompt and new text
             tokens.append(".")
         latent, _ = self.codec.encode(wav * gain, sr)  # (1, P, D)
         return Reference(wav, latent[0], tokens, self.tokenizer.count_units(tokens), ref_text, gain)
 
     def _read_reference(self, ref_wav: AudioInput, ref_sr: int | None) -> torch.Tensor:
-        """Any accepted reference → mono float (T,) at the codec's rate, on CPU."""
+        """Any accepted reference → mono float (T,) at the codec's rate, on CPU, checked by the codec's own
+        input checks (`codec.audio`): where the reference enters, before silence trimming and the ASR."""
         if isinstance(ref_wav, (str, os.PathLike)):
             wav, ref_sr = load_audio(ref_wav)
+        elif ref_sr is None:
+            raise AudioError("ref_sr is required when ref_wav is a waveform")
         else:
-            if ref_sr is None:
-                raise AudioError("ref_sr is required when ref_wav is a waveform")
-            wav = torch.as_tensor(ref_wav)
-        if not isinstance(ref_sr, numbers.Integral) or ref_sr <= 0:
-            raise AudioError(f"ref_sr must be a positive integer, got {ref_sr!r}")
-        ref_sr = int(ref_sr)
-        if not torch.is_floating_point(wav):
-            raise AudioError(f"the reference must hold float samples in [-1, 1], got dtype {wav.dtype}")
-        wav = to_mono(wav.detach().float().cpu())
-        if wav.numel() == 0 or not torch.isfinite(wav).all():
-            raise AudioError("the reference is empty or holds NaN or infinite samples")
-        return resample(wav, ref_sr, self.sample_rate)
+            wav = torch.as_tensor(ref_wav).cpu()
+        return resample(checked_clip(wav, "the reference"), checked_rate(ref_sr, "ref_sr"), self.sample_rate)
 
     def plan(self, text_index: int, text: str, ref: Reference, opts: SynthesisOptions) -> list[Piece]:
-        """Split a text into sentence chunks and give each its number of frames.
+        """Split a normalised text (`self.tokenizer.normalize`'s output) into sentence chunks and give each
+        its number of frames.
 
         Frames = prompt frames × (chunk units / prompt units) / speed, units being phones (or
         letters); `opts.duration` instead fixes the total, shared out by units. F5-TTS models
@@ -286,7 +271,7 @@ class Synthesizer:
         frames_per_unit = ref.latent.shape[0] / ref.units / opts.speed
         max_units = max(1, int(opts.max_chunk_seconds * self.codec.frame_rate / frames_per_unit))
         chunks: list[tuple[list[str], int]] = []  # (tokens, units), sentences packed up to max_units
-        for sentence in split_sentences(require_speakable(text)):
+        for sentence in split_sentences(text):
             tokens = self.tokenizer.tokenize(sentence)
             units = self.tokenizer.count_units(tokens)
             if units > max_units:

@@ -2,10 +2,12 @@
 F5-TTS tokenizers.
 
 Normalised text is lower case and holds only letters, apostrophes inside words, spaces and the pause
-marks `, . ? !`. Token id 0 is the filler that pads text to the frame count inside the model, so no
-tokenizer ever emits it; the phone and character vocabularies are fixed here because a checkpoint's
-embedding rows depend on their order. The F5-TTS tokenizer takes raw text and its checkpoint's
-vocabulary, which the converted model stores in its config.
+marks `, . ? !`. Text is normalised once, where it enters (`Tokenizer.normalize`); everything after
+that (sentence splitting, `tokenize`, `encode`) takes normalised text. Token id 0 is the filler that
+pads text to the frame count inside the model, so no tokenizer ever emits it; the phone and character
+vocabularies are fixed here because a checkpoint's embedding rows depend on their order. The F5-TTS
+tokenizer reads text as written, with its checkpoint's vocabulary, which the converted model stores
+in its config.
 """
 from __future__ import annotations
 
@@ -24,10 +26,16 @@ PUNCTUATION = (",", ".", "?", "!")
 
 
 class TextError(ValueError):
-    """Text that cannot be synthesised: empty, or with nothing speakable once normalised."""
+    """Text that cannot be synthesised: empty, or with nothing speakable once normalised. `field` names the
+    input it came in: "text" (what to speak) or "ref_text" (the reference's transcript)."""
+
+    def __init__(self, message: str, field: str = "text"):
+        super().__init__(message)
+        self.field = field
 
 
 _SPEAKABLE_RE = re.compile(r"[a-z]")
+_NORMALIZED_RE = re.compile(r"[a-z' ,.?!]+")  # what `normalize_text` leaves
 
 
 def split_sentences(normalized: str) -> list[str]:
@@ -47,20 +55,9 @@ def split_long(sentence: str, max_words: int) -> list[str]:
     return pieces
 
 
-def require_speakable(text: str) -> str:
-    """Raw text → normalised text; raises TextError when it is empty or has nothing speakable."""
-    if not isinstance(text, str):
-        raise TextError(f"text must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise TextError("text is empty")
-    normalized = normalize_text(text)
-    if not _SPEAKABLE_RE.search(normalized):
-        raise TextError(f"text has nothing speakable (no words once normalised): {text!r}")
-    return normalized
-
-
 class Tokenizer(ABC):
-    """Text → tokens → ids in `1..len(vocab)-1`; `vocab[0]` is the filler."""
+    """Raw text → normalised text (`normalize`, once per input) → tokens → ids in `1..len(vocab)-1`;
+    `vocab[0]` is the filler."""
 
     name: str
     vocab: tuple[str, ...]
@@ -68,17 +65,40 @@ class Tokenizer(ABC):
     def __init__(self) -> None:
         self._ids = {tok: i for i, tok in enumerate(self.vocab)}
 
-    def tokenize(self, text: str) -> list[str]:
-        """Raw text → tokens. Raises `TextError` for empty text or text with nothing speakable."""
-        return self._tokens(require_speakable(text))
+    def normalize(self, text: str) -> str:
+        """Raw text → the text `tokenize` and `encode` take (for the phone and character tokenizers, English
+        normalised by `normalize_text`). Raises `TextError` for a non-string, empty text, or text with
+        nothing speakable."""
+        if not isinstance(text, str):
+            raise TextError(f"text must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise TextError("text is empty")
+        return self._normalized(text)
 
-    def encode(self, text: str) -> list[int]:
-        """Raw text → token ids (never 0)."""
-        return self.ids(self.tokenize(text))
+    def _normalized(self, text: str) -> str:
+        normalized = normalize_text(text)
+        if not _SPEAKABLE_RE.search(normalized):
+            raise TextError(f"text has nothing speakable (no words once normalised): {text!r}")
+        return normalized
+
+    def tokenize(self, normalized: str) -> list[str]:
+        """Normalised text (`normalize`'s output, or a sentence or piece of it) → tokens. Raw text is a
+        caller's mistake, refused with ValueError: tokenizing it would drop what normalising reads."""
+        if not self._is_normalized(normalized):
+            raise ValueError(f"{self.name} tokenizer: expected normalised text (Tokenizer.normalize's output), "
+                             f"got {normalized!r}")
+        return self._tokens(normalized)
+
+    def encode(self, normalized: str) -> list[int]:
+        """Normalised text → token ids (never 0)."""
+        return self.ids(self.tokenize(normalized))
 
     def ids(self, tokens: list[str]) -> list[int]:
         """Tokens → ids; a token outside the vocabulary raises KeyError."""
         return [self._ids[t] for t in tokens]
+
+    def _is_normalized(self, text: str) -> bool:
+        return isinstance(text, str) and bool(_NORMALIZED_RE.fullmatch(text)) and bool(_SPEAKABLE_RE.search(text))
 
     @abstractmethod
     def _tokens(self, normalized: str) -> list[str]:
@@ -145,12 +165,11 @@ class F5Tokenizer(Tokenizer):
         # Built as F5-TTS builds its map: a token listed twice keeps its last line.
         self._ids = {tok: i + 1 for i, tok in enumerate(vocab)}
 
-    def tokenize(self, text: str) -> list[str]:
-        if not isinstance(text, str):
-            raise TextError(f"text must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise TextError("text is empty")
-        return self._tokens(text)
+    def _normalized(self, text: str) -> str:
+        return text  # F5-TTS's models read text as written
+
+    def _is_normalized(self, text: str) -> bool:
+        return isinstance(text, str) and bool(text.strip())
 
     def ids(self, tokens: list[str]) -> list[int]:
         return [self._ids.get(t, 1) for t in tokens]

@@ -62,8 +62,8 @@ def test_all_settings_by_name(client, refs):
 
 
 @pytest.mark.parametrize("text, ref, message", [
-    ("", "good", "Text: enter the text to speak"),
-    ("word " * 250, "good", "Text: it is 1250 characters long; the limit is 1000"),
+    ("", "good", "Text: text is empty"),
+    ("word " * 250, "good", "Text: text is 1250 characters long; the limit is max_chars=1000"),
     ("Hello.", "silent", "Reference: the reference audio is silent"),
     ("Hello.", "short", "at least 1 s is needed"),
     ("Hello.", "unreadable", "Reference: cannot read audio file broken.wav"),

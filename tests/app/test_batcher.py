@@ -10,7 +10,7 @@ from tts.synthesizer import Job
 
 def FakeJob(name, progress=None):
     """A Job the batcher only forwards: its `name` travels in `pieces`."""
-    return Job(None, name, 1, 0, SynthesisOptions(), progress)
+    return Job(None, name, ("text",), 0, SynthesisOptions(), progress)
 
 
 class BlockingSynthesizer:

@@ -27,6 +27,57 @@ def test_returns_audio_and_the_seed_that_repeats_it(synthesizer, refs):
     assert len(seeds) == 3  # an empty seed is drawn anew each time
 
 
+def test_text_is_normalised_once_per_request(synthesizer, refs, monkeypatch):
+    import tts.text as frontend
+
+    seen = []
+    normalize = frontend.normalize_text
+    monkeypatch.setattr(frontend, "normalize_text", lambda text: seen.append(text) or normalize(text))
+    text = "Dr. Smith paid $3.50 at 3:30. Then, with 2 friends, he left!"
+    (_, wav), seed = clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=4)
+    assert seen == [text, REF_TEXT]  # each input once, where it enters (Synthesizer.prepare)
+    monkeypatch.setattr(frontend, "normalize_text", normalize)
+    (_, again), _ = clone_voice(synthesizer, normalize(text), refs["good"], normalize(REF_TEXT), seed=4)
+    assert np.array_equal(wav, again)  # what the model reads is the normalised text, whoever normalised it
+
+
+def test_the_seed_shown_repeats_the_audio_in_the_cli(synthesizer, refs, tmp_path):
+    """The seed is drawn in one place (Synthesizer.prepare): the page's drawn seed, given to the CLI with the
+    same settings, gives the same audio."""
+    import soundfile as sf
+
+    from tts.cli import main
+
+    (sr, wav), seed = clone_voice(synthesizer, "Good morning, everyone.", refs["good"], REF_TEXT, seed="")
+    synthesizer.model.save_pretrained(tmp_path / "tts")
+    synthesizer.codec.save_pretrained(tmp_path / "codec")
+    assert main(["synth", "--text", "Good morning, everyone.", "--ref", refs["good"], "--ref-text", REF_TEXT,
+                 "--out", str(tmp_path / "out.wav"), "--model", str(tmp_path / "tts"), "--codec",
+                 str(tmp_path / "codec"), "--device", "cpu", "--nfe", str(OPTIONS.nfe), "--seed", str(seed)]) == 0
+    cli, cli_sr = sf.read(tmp_path / "out.wav", dtype="int16")
+    assert cli_sr == sr and cli.shape == wav.shape
+    assert np.abs(cli.astype(int) - wav.astype(int)).max() <= 1  # 16-bit rounding of the same samples
+
+
+def test_f5_models_get_text_as_written(f5_reference, refs):
+    """The text is checked by the synthesizer's tokenizer, not by English normalisation in the app: F5-TTS's
+    models speak Chinese."""
+    import json
+
+    from tts import SynthesisOptions, Synthesizer
+    from tts.f5 import load_f5_checkpoint
+
+    from ..tts.test_f5_rules import StandInMelCodec
+
+    arch = json.loads((f5_reference / "config.json").read_text())["arch"]
+    model = load_f5_checkpoint(f5_reference / "model.safetensors", f5_reference / "vocab.txt", arch)
+    f5 = Synthesizer(model, StandInMelCodec(), transcriber=lambda wav, sr: "unused", options=SynthesisOptions(nfe=2))
+    (sr, wav), _ = clone_voice(f5, "你好，世界。", refs["good"], "hello there, my good friend.", seed=0)
+    assert sr == 24000 and wav.shape[0] > 0
+    with pytest.raises(gr.Error, match="Text: text is empty"):
+        clone_voice(f5, " ", refs["good"], REF_TEXT)
+
+
 def test_settings_reach_the_synthesizer(synthesizer, refs):
     def speak(**settings) -> np.ndarray:
         (_, wav), _ = clone_voice(synthesizer, "Seven short words are spoken right here.", refs["good"], REF_TEXT,
@@ -56,10 +107,10 @@ def test_remove_silence_never_lengthens(synthesizer, refs):
 
 
 @pytest.mark.parametrize("text, ref, settings, message", [
-    ("", "good", {}, "Text: enter the text to speak; it is empty"),
-    ("   \n", "good", {}, "Text: enter the text to speak"),
+    ("", "good", {}, "Text: text is empty"),
+    ("   \n", "good", {}, "Text: text is empty"),
     ("?! ...", "good", {}, "Text: text has nothing speakable"),
-    ("word " * 300, "good", {}, "Text: it is 1500 characters long; the limit is 1000"),
+    ("word " * 300, "good", {}, "Text: text is 1500 characters long; the limit is max_chars=1000"),
     ("Hello.", None, {}, "Reference: upload or record a clip"),
     ("Hello.", "silent", {}, "Reference: the reference audio is silent"),
     ("Hello.", "short", {}, r"Reference: the reference holds 0\.\d+ s of sound .* at least 1 s is needed"),

@@ -100,14 +100,14 @@ def test_none_settings_take_the_defaults(client, refs):
 
 
 @pytest.mark.parametrize("text, ref, message", [
-    ("", "good", "Text: enter the text to speak; it is empty"),
+    ("", "good", "Text: text is empty"),
     ("😀 🎉", "good", "Text: text has nothing speakable"),
-    ("word " * 20000, "good", "Text: it is 100000 characters long; the limit is 1000"),
+    ("word " * 20000, "good", "Text: text is 100000 characters long; the limit is max_chars=1000"),
     ("Hello.", "wrong_type", "Reference: wrong file type '.txt'"),
     ("Hello.", "unreadable", "Reference: cannot read audio file broken.wav"),
     ("Hello.", "silent", "Reference: the reference audio is silent"),
     ("Hello.", "short", "at least 1 s is needed"),
-    ("Hello.", "nan", "Reference: the reference is empty or holds NaN or infinite samples"),
+    ("Hello.", "nan", "Reference: the reference holds NaN or infinite samples"),
     ("Hello.", "long", "Reference: the file is 61 s long; the limit is 60 s"),
 ])
 def test_bad_text_and_references_get_their_message(client, refs, hostile_refs, text, ref, message):

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,6 +106,14 @@ def test_missing_checkpoint_offline(tmp_path):
 def test_encode_rejects_bad_audio(codec, wav, match):
     with pytest.raises(AudioError, match=match):
         codec.encode(wav, 16000)
+
+
+def test_sample_rate_must_be_a_positive_integer(codec):
+    wav = torch.randn(16000) * 0.1
+    for bad in (0, -16000, 16000.0, True, None):
+        with pytest.raises(AudioError, match=f"sample_rate must be a positive integer, got {bad!r}"):
+            codec.encode(wav, bad)
+    assert torch.equal(codec.encode(wav, np.int64(16000))[0], codec.encode(wav, 16000)[0])  # any integer type
 
 
 def test_decode_rejects_bad_latent(codec):

@@ -24,7 +24,7 @@ def test_mel_model_loads_its_codec_and_speaks_at_24k(mel_tts_dir, tiny_vocos):
     tts.transcriber = FakeASR()
     ref = tts.prepare_reference(speechlike(2.0), 16000, REF_TEXT, OPTS)
     assert ref.latent.shape == (ref.wav.shape[0] // 256 + 1, 100)
-    pieces = tts.plan(0, "Good morning.", ref, OPTS.replace(duration=1.0))
+    pieces = tts.plan(0, "good morning.", ref, OPTS.replace(duration=1.0))
     assert sum(p.frames for p in pieces) == round(93.75)  # 1 s at the mel's frame rate
     wav, sr = tts.synthesize("Good morning.", speechlike(2.0), 16000, REF_TEXT, duration=1.0)
     assert sr == 24000 and 0 < wav.shape[0] <= 94 * 256 and torch.isfinite(wav).all()
@@ -44,6 +44,16 @@ def test_a_codec_of_other_latents_is_refused(mel_tts_dir, tiny_codec, tmp_path):
     wrong = WavCube.from_pretrained(tmp_path / "wavcube")  # a loaded codec, not a path: checked too
     with pytest.raises(CodecMismatchError):
         Synthesizer.from_pretrained(mel_tts_dir, wrong)
+
+
+def test_latent_dims_are_compared_once_with_both_named(tiny_model, mel_tts_dir):
+    # No codec record: the DiT's latent_dim against the codec's.
+    with pytest.raises(CodecMismatchError, match="the codec gives 100-d latents .* but the TTS model takes 128-d"):
+        Synthesizer(tiny_model, MelCodec.griffin_lim())
+    # A record that contradicts its own DiT is refused where the config is made.
+    record = TTSModel.from_pretrained(mel_tts_dir).config.codec
+    with pytest.raises(ValueError, match=r"mel .*, 100-d at 93.75 Hz gives 100-d latents but dit.latent_dim is 128"):
+        dataclasses.replace(tiny_model.config, codec=record)
 
 
 def test_old_checkpoint_without_record_needs_a_codec(tiny_model, tiny_codec, tmp_path):

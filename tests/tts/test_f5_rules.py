@@ -29,7 +29,10 @@ def test_tokenizer_rules():
     assert tok.tokenize("你好") == [" ", "ni2", " ", "hao3"]  # pinyin with tone numbers and sandhi
     assert tok.tokenize("ab,ab") == ["a", "b", ",", " ", "a", "b"]  # words jieba splits get a space
     assert tok.tokenize("a; ‘b’ “a”") == ["a", ",", " ", "'", "b", "'", " ", '"', "a", '"']
+    assert tok.normalize("a; 你好") == "a; 你好"  # F5-TTS's models read text as written
     with pytest.raises(TextError, match="empty"):
+        tok.normalize("  ")
+    with pytest.raises(ValueError, match="expected normalised text"):
         tok.tokenize("  ")
     with pytest.raises(ValueError, match="vocabulary"):
         build_tokenizer("f5")

@@ -46,7 +46,7 @@ def test_synthesize_is_deterministic_with_a_seed(tts, ref):
 def test_batch_equals_single_and_chunks_batch_alike(tts, ref):
     texts = ["Good morning.", "The quick brown fox jumps over the lazy dog. It was not amused, not at all!"]
     opts = OPTS.replace(max_chunk_seconds=1.5)  # the second text becomes several pieces
-    assert len(tts.plan(1, texts[1], tts.prepare_reference(ref, SR, REF_TEXT, opts), opts)) > 1
+    assert len(tts.plan(1, tts.tokenizer.normalize(texts[1]), tts.prepare_reference(ref, SR, REF_TEXT, opts), opts)) > 1
     batch, _ = tts.synthesize_batch(texts, ref, SR, REF_TEXT, opts)
     one_by_one, _ = tts.synthesize_batch(texts, ref, SR, REF_TEXT, opts.replace(batch_size=1))
     single, _ = tts.synthesize(texts[1], ref, SR, REF_TEXT, opts)
@@ -77,7 +77,7 @@ def test_requests_with_different_voices_and_options_batch_as_they_run_alone(tts,
 def test_progress_reports_each_batch_of_pieces(tts, ref):
     text = "The quick brown fox jumps over the lazy dog. It was not amused, not at all!"
     opts = OPTS.replace(max_chunk_seconds=1.5, batch_size=1)
-    total = len(tts.plan(0, text, tts.prepare_reference(ref, SR, REF_TEXT, opts), opts))
+    total = len(tts.plan(0, tts.tokenizer.normalize(text), tts.prepare_reference(ref, SR, REF_TEXT, opts), opts))
     calls = []
     tts.synthesize(text, ref, SR, REF_TEXT, opts, progress=lambda done, n: calls.append((done, n)))
     assert total > 1 and calls == [(i, total) for i in range(1, total + 1)]
@@ -85,17 +85,30 @@ def test_progress_reports_each_batch_of_pieces(tts, ref):
 
 def test_duration_follows_phones_speed_and_override(tts, ref):
     r = tts.prepare_reference(ref, SR, REF_TEXT, OPTS)
-    text = "Seven short words are spoken right here."
+    text = tts.tokenizer.normalize("Seven short words are spoken right here.")  # plan takes normalised text
     (piece,) = tts.plan(0, text, r, OPTS)
     units = tts.tokenizer.count_units(tts.tokenizer.tokenize(text))
     assert piece.frames == round(r.latent.shape[0] * units / r.units)
     (fast,) = tts.plan(0, text, r, OPTS.replace(speed=2.0))
     assert abs(fast.frames - piece.frames / 2) <= 1
     long_text = " ".join(["This sentence is here to fill time."] * 6)
-    pieces = tts.plan(0, long_text, r, OPTS.replace(duration=4.0, max_chunk_seconds=2.0))
+    pieces = tts.plan(0, tts.tokenizer.normalize(long_text), r, OPTS.replace(duration=4.0, max_chunk_seconds=2.0))
     assert len(pieces) > 1 and abs(sum(p.frames for p in pieces) - 200) <= len(pieces)
     wav, _ = tts.synthesize(text, ref, SR, REF_TEXT, duration=1.0, crossfade_seconds=0.0)
     assert wav.shape[0] <= 50 * 320
+
+
+def test_each_text_is_normalised_once(tts, ref, monkeypatch):
+    import tts.text as frontend
+
+    seen = []
+    normalize = frontend.normalize_text
+    monkeypatch.setattr(frontend, "normalize_text", lambda text: seen.append(text) or normalize(text))
+    texts = ["Good morning.", " ".join(["Dr. Smith paid $3.50, at 3:30, for 2 of them."] * 4)]
+    job = tts.prepare(texts, ref, SR, REF_TEXT, max_chunk_seconds=1.5)  # the long text: many pieces
+    assert len(job.pieces) > 3 and seen == [*texts, REF_TEXT]
+    assert job.texts == tuple(normalize(t) for t in texts)
+    assert job.ref.text == normalize(REF_TEXT)
 
 
 @pytest.mark.parametrize("text, message", [("", "empty"), ("  ", "empty"), ("?! ...", "nothing speakable")])
@@ -112,6 +125,8 @@ def test_bad_reference_audio(tts, ref, tmp_path):
         (1e-5 * torch.randn(3 * SR), SR, "silent"),
         (torch.cat([torch.zeros(SR), speechlike(0.6), torch.zeros(SR)]), SR, "at least 1 s"),
         (torch.full((SR,), float("nan")), SR, "NaN"),
+        (torch.zeros(0), SR, "the reference is empty"),
+        (ref, 16000.0, "ref_sr must be a positive integer"),
         (ref, None, "ref_sr is required"),
         ((ref * 1000).long(), SR, "float"),
         (torch.zeros(3, 3, SR), SR, "shape"),

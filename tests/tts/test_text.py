@@ -38,7 +38,8 @@ NORMALIZE_TABLE = [
 @pytest.mark.parametrize("text, phones", PHONE_TABLE)
 def test_phone_sequences(text, phones):
     expected = [_ if p == "_" else p for p in phones.split()]
-    assert PhoneTokenizer().tokenize(text) == expected
+    tok = PhoneTokenizer()
+    assert tok.tokenize(tok.normalize(text)) == expected
 
 
 @pytest.mark.parametrize("raw, normalized", NORMALIZE_TABLE)
@@ -58,22 +59,33 @@ def test_unspeakable_characters_are_dropped_with_a_warning(caplog):
                                             ("— « » ♪", "nothing speakable"), ("你好", "nothing speakable")])
 def test_bad_text_raises(tokenizer, text, message):
     with pytest.raises(TextError, match=message):
-        tokenizer.encode(text)
+        tokenizer.normalize(text)
+
+
+@pytest.mark.parametrize("tokenizer", [PhoneTokenizer(), CharTokenizer()])
+@pytest.mark.parametrize("raw", ["Hello.", "two 2", "hi 你好", "", " , "])
+def test_tokenize_and_encode_take_only_normalised_text(tokenizer, raw):
+    """Normalising happens once, in `normalize`: raw text given to `tokenize` or `encode` is an error, not
+    silently tokenised without its capitals, digits or symbols."""
+    for method in (tokenizer.tokenize, tokenizer.encode):
+        with pytest.raises(ValueError, match="expected normalised text"):
+            method(raw)
 
 
 def test_char_tokenizer():
     tok = CharTokenizer()
-    assert tok.tokenize("Hi, Bob's 2!") == list("hi, bob's two!")
-    ids = tok.encode("Hi, Bob's 2!")
-    assert 0 not in ids and [tok.vocab[i] for i in ids] == list("hi, bob's two!")
-    assert tok.count_units(tok.tokenize("Hi, Bob's 2!")) == 9  # letters only: h i b o b s t w o
+    text = tok.normalize("Hi, Bob's 2!")
+    assert text == "hi, bob's two!" and tok.tokenize(text) == list(text)
+    ids = tok.encode(text)
+    assert 0 not in ids and [tok.vocab[i] for i in ids] == list(text)
+    assert tok.count_units(tok.tokenize(text)) == 9  # letters only: h i b o b s t w o
 
 
 def test_phone_ids_and_units():
     tok = build_tokenizer("phone")
-    tokens = tok.tokenize("Hello, world!")
+    tokens = tok.tokenize(tok.normalize("Hello, world!"))
     assert tok.count_units(tokens) == 8
-    ids = tok.encode("Hello, world!")
+    ids = tok.encode("hello, world!")
     assert 0 not in ids and [tok.vocab[i] for i in ids] == tokens
     assert len(set(tok.vocab)) == len(tok.vocab) and set(PHONES) <= set(tok.vocab)
     with pytest.raises(ValueError, match="unknown tokenizer"):
@@ -111,5 +123,5 @@ def test_real_transcripts_tokenize(testdata):
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     tok = PhoneTokenizer()
     for row in rows:
-        tokens = tok.tokenize(row["transcript"])
+        tokens = tok.tokenize(tok.normalize(row["transcript"]))
         assert tok.count_units(tokens) >= len(row["transcript"].split()), row["id"]
