@@ -5,10 +5,12 @@
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 MIN_REF_SECONDS = 1.0  # less than a second of speech says too little about a voice
+# Prepared references kept for requests that reuse one (the app's usual case): a repeat skips the ASR and
+# the codec's encoder, seconds on a CPU. Each holds at most max_ref_seconds of audio and its latent.
+REFERENCE_CACHE_SIZE = 16
 AudioInput = torch.Tensor | np.ndarray | str | os.PathLike
 Transcriber = Callable[[torch.Tensor, int], str]
 
@@ -91,6 +96,9 @@ class Synthesizer:
         # On CUDA the DiT runs from CUDA graphs with bf16 weights (tts/graphs.py); False keeps the
         # plain path (float32 weights under bf16 autocast), e.g. to compare the two.
         self.cuda_graphs = True
+        self.reference_cache_size = REFERENCE_CACHE_SIZE  # 0 prepares every reference anew
+        self._references: OrderedDict[tuple, Reference] = OrderedDict()
+        self._references_lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, tts_path: str | os.PathLike, codec: str | os.PathLike | Codec | None = None,
@@ -208,9 +216,32 @@ class Synthesizer:
 
     def prepare_reference(self, ref_wav: AudioInput, ref_sr: int | None, ref_text: str | None,
                           opts: SynthesisOptions) -> Reference:
-        """Check, trim and encode the reference; transcribe it when `ref_text` is None."""
-        sr = self.sample_rate
+        """Check, trim and encode the reference; transcribe it when `ref_text` is None.
+
+        The last `reference_cache_size` references are kept, keyed by their samples, transcript and
+        `max_ref_seconds`: the same clip again costs a hash, not the ASR and the encoder. Errors are not kept.
+        """
         wav = self._read_reference(ref_wav, ref_sr)
+        key = (hashlib.sha256(wav.numpy().tobytes()).hexdigest(), wav.shape[0], ref_text, opts.max_ref_seconds)
+        with self._references_lock:
+            if key in self._references:
+                self._references.move_to_end(key)
+                return self._references[key]
+        ref = self._new_reference(wav, ref_text, opts)
+        if self.reference_cache_size > 0:
+            with self._references_lock:
+                self._references[key] = ref
+                while len(self._references) > self.reference_cache_size:
+                    self._references.popitem(last=False)
+        return ref
+
+    def forget_references(self) -> None:
+        """Drop the kept references (benchmarks time a first request this way)."""
+        with self._references_lock:
+            self._references.clear()
+
+    def _new_reference(self, wav: torch.Tensor, ref_text: str | None, opts: SynthesisOptions) -> Reference:
+        sr = self.sample_rate
         if is_silent(wav, sr):
             raise AudioError("the reference audio is silent")
         wav = trim_silence(wav, sr)
@@ -245,7 +276,8 @@ class Synthesizer:
         if not self.f5_rules and tokens[-1] not in PUNCTUATION:  # a sentence end between prompt and new text
             tokens.append(".")
         latent, _ = self.codec.encode(wav * gain, sr)  # (1, P, D)
-        return Reference(wav, latent[0], tokens, self.tokenizer.count_units(tokens), ref_text, gain)
+        # A copy: `wav` may share memory with the caller's array, and the reference outlives the call.
+        return Reference(wav.clone(), latent[0], tokens, self.tokenizer.count_units(tokens), ref_text, gain)
 
     def _read_reference(self, ref_wav: AudioInput, ref_sr: int | None) -> torch.Tensor:
         """Any accepted reference → mono float (T,) at the codec's rate, on CPU, checked by the codec's own

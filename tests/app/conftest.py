@@ -48,6 +48,12 @@ def synthesizer() -> Synthesizer:
                        options=OPTIONS)
 
 
+@pytest.fixture(autouse=True)
+def fresh_references(synthesizer: Synthesizer) -> None:
+    """Each test prepares its references anew: a kept one would carry an earlier test's transcript or ASR."""
+    synthesizer.forget_references()
+
+
 @pytest.fixture(scope="session")
 def status() -> ModelStatus:
     return ModelStatus(tts="tiny random TTS (tests)", codec="tiny random WavCube (tests)", asr="fake ASR (tests)",

@@ -193,11 +193,12 @@ def test_requests_at_once_are_batched_and_each_gets_its_own_audio(synthesizer, r
     requests = [("Good morning, everyone.", 1), ("Hi.", 2), ("One. Two. Three.", 3)]
     alone = [clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=seed)[0][1] for text, seed in requests]
     batcher = Batcher(synthesizer, max_jobs=4)
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     generate = synthesizer.generate
 
     def first_call_waits(jobs, batch_size=None):  # the first request holds the model while the others arrive
-        release.wait(120)  # generous: on a loaded machine preparing the others takes seconds
+        started.set()
+        release.wait(120)
         return generate(jobs, batch_size)
 
     together = {}
@@ -206,9 +207,13 @@ def test_requests_at_once_are_batched_and_each_gets_its_own_audio(synthesizer, r
         threads = [threading.Thread(target=lambda i=i, text=text, seed=seed: together.__setitem__(
             i, clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=seed, batcher=batcher)[0][1]))
             for i, (text, seed) in enumerate(requests)]
-        for t in threads:
+        threads[0].start()
+        assert started.wait(120)  # the first request is being generated alone
+        for t in threads[1:]:
             t.start()
-        while batcher._queue.qsize() < len(requests) - 1:
+        for _ in range(12000):  # the other two wait in the queue (a kept reference makes this quick)
+            if batcher._queue.qsize() == len(requests) - 1:
+                break
             threading.Event().wait(0.01)
         release.set()
         for t in threads:

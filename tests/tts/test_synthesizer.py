@@ -148,11 +148,49 @@ def test_asr_transcribes_only_when_no_transcript(tts, ref):
     tts.synthesize("Hello.", ref, SR, REF_TEXT)
     assert tts.transcriber.calls == []
     tts.synthesize("Hello.", ref, SR)
+    tts.synthesize("Goodbye.", ref, SR)  # the same clip again: its transcript is kept
     ((n, sr),) = tts.transcriber.calls
     assert sr == SR and n <= ref.shape[0]
     tts.transcriber.text = " "
+    tts.forget_references()
     with pytest.raises(TextError, match="ASR"):
         tts.synthesize("Hello.", ref, SR)
+
+
+def test_references_are_kept_by_their_samples_and_transcript(tts, ref, monkeypatch):
+    encoded = []
+    encode = tts.codec.encode
+    monkeypatch.setattr(tts.codec, "encode", lambda wav, sr: encoded.append(wav.shape) or encode(wav, sr))
+    first = tts.synthesize("Hello there.", ref, SR, REF_TEXT)[0]
+    mine = ref.clone()
+    again = tts.synthesize("Hello there.", mine, SR, REF_TEXT)[0]  # equal samples, another tensor
+    assert len(encoded) == 1 and torch.equal(first, again)
+    mine.zero_()  # the caller's buffer changes after the call: the kept reference does not
+    assert torch.equal(tts.synthesize("Hello there.", ref, SR, REF_TEXT)[0], first) and len(encoded) == 1
+    tts.synthesize("Hello there.", ref, SR, "another transcript.")  # another key: prepared anew
+    tts.synthesize("Hello there.", ref * 0.5, SR, REF_TEXT)
+    assert len(encoded) == 3
+    tts.forget_references()
+    tts.synthesize("Hello there.", ref, SR, REF_TEXT)
+    assert len(encoded) == 4
+
+
+def test_reference_cache_keeps_the_most_recent(tts, ref, monkeypatch):
+    tts.reference_cache_size = 2
+    encoded = []
+    encode = tts.codec.encode
+    monkeypatch.setattr(tts.codec, "encode", lambda wav, sr: encoded.append(1) or encode(wav, sr))
+    clips = [ref * g for g in (1.0, 0.9, 0.8)]
+    for i in (0, 1, 0, 2, 0, 1):  # 0 is used again before it is the oldest; 1 is dropped when 2 comes
+        tts.prepare_reference(clips[i], SR, REF_TEXT, OPTS)
+    assert len(encoded) == 4
+    tts.reference_cache_size = 0
+    tts.forget_references()
+    for _ in range(2):
+        tts.prepare_reference(ref, SR, REF_TEXT, OPTS)
+    assert len(encoded) == 6
+    with pytest.raises(AudioError, match="silent"):  # errors are never kept
+        tts.prepare_reference(torch.zeros(3 * SR), SR, REF_TEXT, OPTS)
 
 
 def test_long_reference_is_cut_at_a_pause(tts):
