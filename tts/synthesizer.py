@@ -218,11 +218,14 @@ class Synthesizer:
                           opts: SynthesisOptions) -> Reference:
         """Check, trim and encode the reference; transcribe it when `ref_text` is None.
 
-        The last `reference_cache_size` references are kept, keyed by their samples, transcript and
-        `max_ref_seconds`: the same clip again costs a hash, not the ASR and the encoder. Errors are not kept.
+        The last `reference_cache_size` references are kept, keyed by their samples, transcript (or
+        transcriber) and `max_ref_seconds`: the same clip again costs a hash, not the ASR and the encoder.
+        Errors are not kept.
         """
         wav = self._read_reference(ref_wav, ref_sr)
-        key = (hashlib.sha256(wav.numpy().tobytes()).hexdigest(), wav.shape[0], ref_text, opts.max_ref_seconds)
+        # Without a transcript the ASR's reading is part of the reference: a new transcriber prepares it anew.
+        source = ref_text if ref_text is not None else ("asr", id(self.transcriber))
+        key = (hashlib.sha256(wav.numpy().tobytes()).hexdigest(), wav.shape[0], source, opts.max_ref_seconds)
         with self._references_lock:
             if key in self._references:
                 self._references.move_to_end(key)
