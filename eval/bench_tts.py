@@ -92,7 +92,6 @@ def time_ours(synth: Synthesizer, nfe: int, batch: int, args: argparse.Namespace
     opts = SynthesisOptions(nfe=nfe, seed=0, duration=args.seconds, batch_size=batch,
                             max_chunk_seconds=max(15.0, args.seconds))
     synth.reference_cache_size = 0  # each call encodes its reference, as F5-TTS's code does
-    synth.forget_references()
     synth.synthesize_batch(texts, ref, 16000, REF_TEXT, opts.replace(nfe=1))  # warm-up at full size
     m = measure(lambda: synth.synthesize_batch(texts, ref, 16000, REF_TEXT, opts), device, args.repeats, 0, parts)
     for obj, name in ((synth.model, "sample"), (synth.codec, "encode"), (synth.codec, "decode")):

@@ -96,7 +96,7 @@ class Synthesizer:
         # On CUDA the DiT runs from CUDA graphs with bf16 weights (tts/graphs.py); False keeps the
         # plain path (float32 weights under bf16 autocast), e.g. to compare the two.
         self.cuda_graphs = True
-        self.reference_cache_size = REFERENCE_CACHE_SIZE  # 0 prepares every reference anew
+        self.reference_cache_size = REFERENCE_CACHE_SIZE  # 0: every reference prepared anew, none kept or used
         self._references: OrderedDict[tuple, Reference] = OrderedDict()
         self._references_lock = threading.Lock()
 
@@ -223,6 +223,8 @@ class Synthesizer:
         Errors are not kept.
         """
         wav = self._read_reference(ref_wav, ref_sr)
+        if self.reference_cache_size <= 0:  # nothing kept, nothing looked up: no hash on this path
+            return self._new_reference(wav, ref_text, opts)
         # Without a transcript the ASR's reading is part of the reference: a new transcriber prepares it anew.
         source = ref_text if ref_text is not None else ("asr", id(self.transcriber))
         key = (hashlib.sha256(wav.numpy().tobytes()).hexdigest(), wav.shape[0], source, opts.max_ref_seconds)
@@ -231,11 +233,10 @@ class Synthesizer:
                 self._references.move_to_end(key)
                 return self._references[key]
         ref = self._new_reference(wav, ref_text, opts)
-        if self.reference_cache_size > 0:
-            with self._references_lock:
-                self._references[key] = ref
-                while len(self._references) > self.reference_cache_size:
-                    self._references.popitem(last=False)
+        with self._references_lock:
+            self._references[key] = ref
+            while len(self._references) > self.reference_cache_size:
+                self._references.popitem(last=False)
         return ref
 
     def forget_references(self) -> None:
