@@ -19,7 +19,7 @@ from tts.options import MAX_NFE, OptionError
 from tts.splice import MAX_PAUSE_SECONDS, shorten_pauses
 from tts.text import split_sentences
 
-from .batcher import Batcher
+from tts.batcher import Batcher
 from .models import ModelStatus
 
 if TYPE_CHECKING:  # imported where used: `import app` works without the app extra (gradio)
@@ -153,7 +153,7 @@ def unchecked(slider: gr.Slider) -> gr.Slider:
 def build_app(synthesizer: Synthesizer | None, status: ModelStatus, concurrency: int = 1,
               options: SynthesisOptions | None = None) -> gr.Blocks:
     """The page, with its queue: at most `concurrency` requests run at once, the rest wait in line.
-    Requests running at once are generated together in DiT batches (`app.batcher`), so throughput
+    Requests running at once are generated together in DiT batches (`tts.batcher`), so throughput
     grows with concurrency instead of queueing.
 
     With `synthesizer=None` (no models loaded) the page still renders and every request is answered

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from app.batcher import Batcher
+from tts.batcher import Batcher
 from codec import WavCube, WavCubeConfig
 from eval.speed import speech_like, text_for
 from eval.timing import PartTimer, measure, sync

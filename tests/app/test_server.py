@@ -188,7 +188,7 @@ def test_unavailable_asr_is_answered_at_once_with_what_to_do(synthesizer, refs, 
 def test_requests_at_once_are_batched_and_each_gets_its_own_audio(synthesizer, refs):
     import threading
 
-    from app.batcher import Batcher
+    from tts.batcher import Batcher
 
     requests = [("Good morning, everyone.", 1), ("Hi.", 2), ("One. Two. Three.", 3)]
     alone = [clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=seed)[0][1] for text, seed in requests]

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 
 import torch
 
-from tts.synthesizer import Job, Synthesizer
+from .synthesizer import Job, Synthesizer
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from app.batcher import Batcher
+from tts.batcher import Batcher
 from tts import SynthesisOptions
 from tts.synthesizer import Job
 
