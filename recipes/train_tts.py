@@ -20,6 +20,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 
 import torch
@@ -145,18 +146,26 @@ class Collate:
 
 
 @torch.no_grad()
-def log_sample(run: Run, synthesizer: Synthesizer, item: dict, nfe: int, step: int) -> None:
-    """Regenerate the last two thirds of `item` from its first third and full text, by the synthesis path
-    (`Synthesizer.sample_latents`, seed 0: its own generator, not the global RNG); log both waveforms."""
+def regenerate(synthesizer: Synthesizer, item: dict, nfe: int) -> torch.Tensor:
+    """Regenerate the last two thirds of `item` (`{"latent": (N, D), "text"}`) from its first third and full
+    text, by the synthesis path (`Synthesizer.sample_latents`, seed 0: its own generator, not the global RNG).
+    Returns the decoded waveform `(T,)`, the given third included, at the codec's rate."""
     latent = item["latent"]  # (N, D)
     n = latent.shape[0]
     prompt = max(1, n // 3)
     text = synthesizer.tokenizer.encode(synthesizer.tokenizer.normalize(item["text"]))
-    out, _ = synthesizer.sample_latents([latent[:prompt]], [text], [n - prompt], [0],
-                                        SynthesisOptions(nfe=nfe))  # (1, N, D)
+    noise = torch.randn(latent.shape, generator=torch.Generator().manual_seed(0))  # (N, D)
+    out, _ = synthesizer.sample_latents([latent[:prompt]], [text], [noise], SynthesisOptions(nfe=nfe))  # (1, N, D)
+    return synthesizer.codec.decode(out)[0]
+
+
+@torch.no_grad()
+def log_sample(run: Run, synthesizer: Synthesizer, item: dict, nfe: int, step: int) -> None:
+    """Log `regenerate`'s waveform of `item` beside the item decoded from its ground-truth latents."""
     codec = synthesizer.codec
-    run.log_audio("samples/generated", codec.decode(out)[0], step, codec.sample_rate)
-    run.log_audio("samples/ground_truth", codec.decode(latent[None].to(codec.device))[0], step, codec.sample_rate)
+    run.log_audio("samples/generated", regenerate(synthesizer, item, nfe), step, codec.sample_rate)
+    run.log_audio("samples/ground_truth", codec.decode(item["latent"][None].to(codec.device))[0], step,
+                  codec.sample_rate)
 
 
 @torch.no_grad()
@@ -197,6 +206,19 @@ def with_codec_record(config: TTSTrainConfig, shards: str | Path) -> TTSTrainCon
     return replace(config, model=replace(config.model, codec=spec))  # TTSConfig checks its latent_dim
 
 
+class Monitor(Protocol):
+    """What `fit` calls on the main process after each text-gap measurement (and once before the first step of
+    a new run): it may log, write samples with the EMA model, and ask the run to stop. Its state is
+    checkpointed with the run."""
+
+    def __call__(self, step: int, gap: dict[str, float], ema: TTSModel) -> bool:
+        """True: stop the run after this step (with a checkpoint)."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
 def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec: str | None = None,
           sample_shards: str | Path | None = None, until_step: int | None = None, cpu: bool = False,
           **codec_kwargs) -> list[float]:
@@ -207,110 +229,138 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
     when None, by the codec the shards record."""
     config = with_codec_record(config, shards)
     with Run(run_dir, config, config.mixed_precision, cpu) as run:
-        acc = run.accelerator
         set_seed(config.seed)  # the same initial weights on every process
         model = TTSModel(config.model)
-        dataset = LatentDataset(shards)
-        tokenizer = build_tokenizer(config.model.tokenizer, config.model.vocab)
-        resumed = run.resume_state()
-        if resumed is None:
-            stats = load_stats(shards)
-            model.latent_norm.mean.copy_(stats["mean"])
-            model.latent_norm.std.copy_(stats["std"])
-            step = epoch = position = 0
+        stats = load_stats(shards)
+        model.latent_norm.mean.copy_(stats["mean"])
+        model.latent_norm.std.copy_(stats["std"])
+        return fit(run, config, model, shards, sample_shards, codec, until_step, **codec_kwargs)
+
+
+def fit(run: Run, config: TTSTrainConfig, model: TTSModel, shards: str | Path,
+        sample_shards: str | Path | None = None, codec: str | None = None, until_step: int | None = None,
+        monitor: Monitor | None = None, **codec_kwargs) -> list[float]:
+    """The training loop of `train` (from scratch) and `recipes.finetune` (from a model), in an open `run`.
+
+    A new run starts from `model`'s weights; a run with checkpoints resumes from the newest (model, EMA,
+    optimizer, data position, random states). Only the parameters of `model` that require grad train.
+    Returns this process's loss at each step it ran."""
+    acc = run.accelerator
+    dataset = LatentDataset(shards)
+    tokenizer = build_tokenizer(model.config.tokenizer, model.config.vocab)
+    resumed = run.resume_state()
+    if resumed is None:
+        step = epoch = position = 0
+    else:
+        folder, state, rng = resumed
+        load_strict(model, load_file(str(folder / "model" / WEIGHTS_NAME)), str(folder / "model"))
+        step, epoch, position = state["step"], state["epoch"], state["position"]
+        if monitor is not None and state.get("monitor") is not None:
+            monitor.load_state_dict(state["monitor"])
+    model.to(run.device)
+    ema = EMA(model, config.ema)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  betas=config.betas, weight_decay=config.weight_decay)
+    if resumed is not None:
+        load_strict(ema.model, load_file(str(folder / "ema" / WEIGHTS_NAME)), str(folder / "ema"))
+        optimizer.load_state_dict(state["optimizer"])
+    model, optimizer = acc.prepare(model, optimizer)
+    sample_codec = None
+    record = acc.unwrap_model(model).config.codec
+    if run.is_main and config.sample_every and codec is not None:
+        sample_codec = open_codec(codec, device=run.device, **codec_kwargs).eval()
+        if record is not None:
+            check_codec(record, sample_codec)
+    elif run.is_main and config.sample_every and record is not None:
+        sample_codec = load_codec(record, run.device)
+    if sample_codec is not None:
+        sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
+        sampler = Synthesizer(ema.model, sample_codec)
+        sampler.cuda_graphs = False  # graphs would hold a bf16 copy of the DiT on the GPU for the whole run
+    gap_batch = None
+    if run.is_main and config.text_gap_every:
+        source = LatentDataset(sample_shards) if sample_shards else dataset
+        gap_batch = Collate(tokenizer)([source[i] for i in range(min(config.text_gap_items, len(source)))])
+        gap_batch = {k: v.to(run.device) for k, v in gap_batch.items()}
+    run.open_logs(step, config.max_steps)
+
+    def measure(step: int) -> bool:
+        """The text gap on the fixed batch, logged; True when the monitor asks every process to stop."""
+        halt = False
+        if gap_batch is not None:
+            gap = text_gap(acc.unwrap_model(model), gap_batch)
+            run.log({f"text_gap/{k}": v for k, v in gap.items()}, step)
+            logger.info("step %d: held-out loss %.4f with text, %.4f without: text gap %+.4f", step,
+                        gap["loss_text"], gap["loss_no_text"], gap["text_gap"])
+            halt = monitor is not None and monitor(step, gap, ema.model)
+        if monitor is not None and run.world > 1:  # the main process decides; every process stops with it
+            flag = torch.tensor([float(halt)], device=run.device)
+            halt = bool(acc.reduce(flag, reduction="sum").item() > 0)
+        return halt
+
+    stop = step >= config.max_steps or (until_step is not None and step >= until_step)
+    if monitor is not None and resumed is None and config.text_gap_every:
+        stop = measure(0) or stop  # the starting model, before any step
+    # Random states last: everything above (building the sampling codec included) may draw from them.
+    if resumed is not None and rng is not None:
+        set_rng_state(rng)
+    else:
+        set_seed(config.seed + step, device_specific=True)  # different noise on each process
+
+    # Loss sum, steps and valid frames since the last log, summed over processes at each log. It is
+    # checkpointed (already summed), so that a resumed run logs the same averages.
+    window = torch.zeros(3, device=run.device)
+    if resumed is not None and run.is_main:
+        window += state["log_window"].to(run.device)
+
+    def write(folder: Path, log_window: torch.Tensor) -> None:
+        acc.unwrap_model(model).save_pretrained(folder / "model")
+        ema.model.save_pretrained(folder / "ema")
+        torch.save({"optimizer": optimizer.state_dict(), "step": step, "epoch": epoch, "position": position,
+                    "log_window": log_window.cpu(), "monitor": monitor.state_dict() if monitor else None},
+                   folder / "training.pt")
+
+    losses: list[float] = []
+    tick = time.perf_counter()
+    collate = Collate(tokenizer)
+    max_frames = seconds_to_frames(config.batch_seconds, shard_frame_rate(shards))
+    while not stop:
+        batches = frame_batches(dataset.lengths, max_frames, config.max_samples, config.seed, epoch, run.rank,
+                                run.world)
+        for batch in make_loader(dataset, batches[position:], collate, config.workers):
+            batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
+            set_lr(optimizer, config.lr * warmup_cosine(step, config.warmup_steps, config.max_steps))
+            loss, _ = model(**batch)
+            acc.backward(loss)
+            grad_norm = acc.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step, position = step + 1, position + 1
+            ema.update(acc.unwrap_model(model), step)
+            losses.append(loss.item())
+            window += torch.stack([loss.detach().float(), torch.ones((), device=run.device),
+                                   batch["mask"].sum().float()])
+            stop = step >= config.max_steps or step == until_step or run.stop_requested()
+            if step % config.log_every == 0 or step == config.max_steps:
+                total = acc.reduce(window, reduction="sum")
+                elapsed = time.perf_counter() - tick
+                run.log({"train/loss": (total[0] / total[1]).item(), "train/lr": optimizer.param_groups[0]["lr"],
+                         "train/grad_norm": float(grad_norm), "train/frames_per_second": total[2].item() / elapsed,
+                         "train/epoch": epoch}, step)
+                window.zero_()
+                tick = time.perf_counter()
+            if config.text_gap_every and step % config.text_gap_every == 0:
+                stop = measure(step) or stop
+            if sample_codec is not None and step % config.sample_every == 0:
+                log_sample(run, sampler, sample_item, config.sample_nfe, step)
+            if step % config.checkpoint_every == 0 or stop:
+                pending = acc.reduce(window.clone(), reduction="sum")  # a collective: every process
+                run.save(step, lambda folder: write(folder, pending), config.keep_checkpoints)
+            if stop:
+                break
         else:
-            folder, state, rng = resumed
-            load_strict(model, load_file(str(folder / "model" / WEIGHTS_NAME)), str(folder / "model"))
-            step, epoch, position = state["step"], state["epoch"], state["position"]
-        model.to(run.device)
-        ema = EMA(model, config.ema)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
-                                      weight_decay=config.weight_decay)
-        if resumed is not None:
-            load_strict(ema.model, load_file(str(folder / "ema" / WEIGHTS_NAME)), str(folder / "ema"))
-            optimizer.load_state_dict(state["optimizer"])
-        model, optimizer = acc.prepare(model, optimizer)
-        sample_codec = None
-        record = config.model.codec
-        if run.is_main and config.sample_every and codec is not None:
-            sample_codec = open_codec(codec, device=run.device, **codec_kwargs).eval()
-            if record is not None:
-                check_codec(record, sample_codec)
-        elif run.is_main and config.sample_every and record is not None:
-            sample_codec = load_codec(record, run.device)
-        if sample_codec is not None:
-            sample_item = (LatentDataset(sample_shards) if sample_shards else dataset)[0]
-            sampler = Synthesizer(ema.model, sample_codec)
-            sampler.cuda_graphs = False  # graphs would hold a bf16 copy of the DiT on the GPU for the whole run
-        gap_batch = None
-        if run.is_main and config.text_gap_every:
-            source = LatentDataset(sample_shards) if sample_shards else dataset
-            gap_batch = Collate(tokenizer)([source[i] for i in range(min(config.text_gap_items, len(source)))])
-            gap_batch = {k: v.to(run.device) for k, v in gap_batch.items()}
-        run.open_logs(step, config.max_steps)
-        # Random states last: everything above (building the sampling codec included) may draw from them.
-        if resumed is not None and rng is not None:
-            set_rng_state(rng)
-        else:
-            set_seed(config.seed + step, device_specific=True)  # different noise on each process
-
-        # Loss sum, steps and valid frames since the last log, summed over processes at each log. It is
-        # checkpointed (already summed), so that a resumed run logs the same averages.
-        window = torch.zeros(3, device=run.device)
-        if resumed is not None and run.is_main:
-            window += state["log_window"].to(run.device)
-
-        def write(folder: Path, log_window: torch.Tensor) -> None:
-            acc.unwrap_model(model).save_pretrained(folder / "model")
-            ema.model.save_pretrained(folder / "ema")
-            torch.save({"optimizer": optimizer.state_dict(), "step": step, "epoch": epoch, "position": position,
-                        "log_window": log_window.cpu()}, folder / "training.pt")
-
-        losses: list[float] = []
-        tick = time.perf_counter()
-        stop = step >= config.max_steps or (until_step is not None and step >= until_step)
-        collate = Collate(tokenizer)
-        max_frames = seconds_to_frames(config.batch_seconds, shard_frame_rate(shards))
-        while not stop:
-            batches = frame_batches(dataset.lengths, max_frames, config.max_samples, config.seed, epoch, run.rank,
-                                    run.world)
-            for batch in make_loader(dataset, batches[position:], collate, config.workers):
-                batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
-                set_lr(optimizer, config.lr * warmup_cosine(step, config.warmup_steps, config.max_steps))
-                loss, _ = model(**batch)
-                acc.backward(loss)
-                grad_norm = acc.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step, position = step + 1, position + 1
-                ema.update(acc.unwrap_model(model), step)
-                losses.append(loss.item())
-                window += torch.stack([loss.detach().float(), torch.ones((), device=run.device),
-                                       batch["mask"].sum().float()])
-                stop = step >= config.max_steps or step == until_step or run.stop_requested()
-                if step % config.log_every == 0 or step == config.max_steps:
-                    total = acc.reduce(window, reduction="sum")
-                    elapsed = time.perf_counter() - tick
-                    run.log({"train/loss": (total[0] / total[1]).item(), "train/lr": optimizer.param_groups[0]["lr"],
-                             "train/grad_norm": float(grad_norm), "train/frames_per_second": total[2].item() / elapsed,
-                             "train/epoch": epoch}, step)
-                    window.zero_()
-                    tick = time.perf_counter()
-                if gap_batch is not None and step % config.text_gap_every == 0:
-                    gap = text_gap(acc.unwrap_model(model), gap_batch)
-                    run.log({f"text_gap/{k}": v for k, v in gap.items()}, step)
-                    logger.info("step %d: held-out loss %.4f with text, %.4f without: text gap %+.4f", step,
-                                gap["loss_text"], gap["loss_no_text"], gap["text_gap"])
-                if sample_codec is not None and step % config.sample_every == 0:
-                    log_sample(run, sampler, sample_item, config.sample_nfe, step)
-                if step % config.checkpoint_every == 0 or stop:
-                    pending = acc.reduce(window.clone(), reduction="sum")  # a collective: every process
-                    run.save(step, lambda folder: write(folder, pending), config.keep_checkpoints)
-                if stop:
-                    break
-            else:
-                epoch, position = epoch + 1, 0
-        return losses
+            epoch, position = epoch + 1, 0
+    return losses
 
 
 def main(argv: list[str] | None = None) -> None:
