@@ -8,7 +8,7 @@
 from codec.audio import AudioError
 
 from .dit import DiT, DiTConfig
-from .f5 import load_f5_checkpoint
+from .f5_checkpoint import load_f5_checkpoint
 from .model import TTSConfig, TTSModel
 from .options import SynthesisOptions
 from .synthesizer import Synthesizer

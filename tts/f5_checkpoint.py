@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,14 @@ F5_DIT_DEFAULTS = {"depth": 8, "heads": 8, "dim_head": 64, "dropout": 0.1, "ff_m
 # F5TTS_v1_Base's `arch` (its configs/F5TTS_v1_Base.yaml).
 F5_V1_BASE_ARCH = {"dim": 1024, "depth": 22, "heads": 16, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
                    "text_mask_padding": True, "qk_norm": None, "pe_attn_head": None}
+# F5TTS_Base (v0): no text padding mask, rotary positions on the first head only.
+F5_BASE_ARCH = {"dim": 1024, "depth": 22, "heads": 16, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
+                "text_mask_padding": False, "qk_norm": None, "pe_attn_head": 1}
+F5_V1_SMALL_ARCH = {"dim": 768, "depth": 18, "heads": 12, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
+                    "text_mask_padding": True, "qk_norm": None, "pe_attn_head": None}
+# E2TTS_Base: F5-TTS's flat U-Net transformer (UNetT).
+E2_BASE_ARCH = {"backbone": "UNetT", "dim": 1024, "depth": 24, "heads": 16, "ff_mult": 4, "text_mask_padding": False,
+                "pe_attn_head": 1}
 # Arguments that change speed or memory, not the function at batch 1 (attention masking is ours always).
 _NO_EFFECT = {"attn_backend", "attn_mask_enabled", "checkpoint_activations", "text_num_embeds"}
 # What our DiT computes; other values describe F5-TTS variants we do not implement.
@@ -134,73 +144,47 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
+def infer_arch(state: dict[str, torch.Tensor]) -> list[dict]:
+    """The F5-TTS DiT `arch`s a (raw, `transformer.*`) state dict's shapes fit (heads of 64 channels, as every
+    release has): v1 and v0 share their shapes, so a DiT gives both."""
+    blocks = {int(m.group(1)) for k in state if (m := re.match(r"transformer\.transformer_blocks\.(\d+)\.", k))}
+    convs = {int(m.group(1)) for k in state if (m := re.match(r"transformer\.text_embed\.text_blocks\.(\d+)\.", k))}
+    try:
+        dim = state["transformer.input_embed.proj.weight"].shape[0]
+        text_dim = state["transformer.text_embed.text_embed.weight"].shape[1]
+        ff = state["transformer.transformer_blocks.0.ff.ff.0.0.weight"].shape[0]
+    except KeyError as err:
+        raise CheckpointError(f"not an F5-TTS DiT checkpoint this loader knows: no {err.args[0]}") from None
+    shapes = {"dim": dim, "depth": len(blocks), "heads": dim // 64, "ff_mult": ff // dim, "text_dim": text_dim,
+              "conv_layers": len(convs), "qk_norm": None}
+    return [{**shapes, "text_mask_padding": True, "pe_attn_head": None},
+            {**shapes, "text_mask_padding": False, "pe_attn_head": 1}]
+
+
 def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike | Sequence[str],
                        arch: dict | None = None) -> TTSModel:
     """An F5-TTS checkpoint (`.safetensors` or `.pt`) and its vocabulary (`vocab.txt` path or its
-    lines) → our TTSModel in float32 on CPU, in eval mode.
+    lines) → our TTSModel in float32 on CPU, in eval mode, run by F5-TTS's rules (tts/rules/f5.py).
 
-    `arch`: F5-TTS's DiT constructor arguments (a config's `model.arch`); None = F5TTS_v1_Base.
+    `arch`: F5-TTS's DiT constructor arguments (a config's `model.arch`); None infers them from the
+    tensors (`choose_arch`).
     """
     tokens = read_vocab(vocab) if isinstance(vocab, (str, os.PathLike)) else list(vocab)
-    state = convert_state_dict(read_state_dict(checkpoint))
+    raw = read_state_dict(checkpoint)
+    if arch is None:
+        arch = choose_arch(raw, Path(checkpoint))
+    state = convert_state_dict(raw)
     rows = state.get("dit.text_embed.embed.weight")
     if rows is not None and rows.shape[0] != len(tokens) + 1:
         raise CheckpointError(f"{checkpoint} embeds {rows.shape[0] - 1} text tokens but the vocabulary has "
                               f"{len(tokens)}: is it the vocab.txt of this checkpoint?")
-    config = TTSConfig(dit=dit_config(arch, len(tokens)), tokenizer="f5", vocab=tuple(tokens), codec=MEL_CODEC)
+    config = TTSConfig(dit=dit_config(arch, len(tokens)), tokenizer="f5", vocab=tuple(tokens), codec=MEL_CODEC,
+                       rules="f5", license=LICENSE)
     model = TTSModel(config)
     # Identity latent statistics: F5-TTS models work on the raw log-mel.
     state.update({k: v for k, v in model.state_dict().items() if k.startswith("latent_norm.")})
     load_strict(model, {k: v.float() for k, v in state.items()}, str(checkpoint))
     return model.eval()
-
-
-# F5-TTS's inference rules (its infer/utils_infer.py), used by `Synthesizer` for models with its tokenizer.
-TARGET_RMS = 0.1  # quieter references are raised to this loudness, and the output lowered alike
-SHORT_TEXT_BYTES = 10  # texts shorter than this are spoken at SHORT_TEXT_SPEED: the byte rule underestimates them
-SHORT_TEXT_SPEED = 0.3
-_SENTENCE_END = re.compile(r"(?<=[;:,.!?])\s+|(?<=[；：，。！？])")
-
-
-def utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def reference_text(text: str) -> str:
-    """The prompt transcript as F5-TTS feeds it: ending in ". " (or "。"), then a space after a
-    final one-byte character, so that the new text starts a new sentence."""
-    if not text.endswith(". ") and not text.endswith("。"):
-        text += " " if text.endswith(".") else ". "
-    return text + " " if utf8_len(text[-1]) == 1 else text
-
-
-def new_frames(ref_frames: int, ref_text: str, text: str, speed: float) -> int:
-    """Frames for `text`: the prompt's frames per UTF-8 byte of its (`reference_text`) transcript."""
-    if utf8_len(text) < SHORT_TEXT_BYTES:
-        speed = SHORT_TEXT_SPEED
-    return int(ref_frames / utf8_len(ref_text) * utf8_len(text) / speed)
-
-
-def loudness_gain(wav: torch.Tensor) -> float:
-    """wav: (T,) → the factor that raises its RMS to TARGET_RMS; 1 for louder clips."""
-    rms = wav.float().pow(2).mean().sqrt().item()
-    return TARGET_RMS / rms if 0 < rms < TARGET_RMS else 1.0
-
-
-def split_text(text: str, max_bytes: int) -> list[str]:
-    """F5-TTS's chunks: sentences and clauses (split after punctuation) packed up to `max_bytes`."""
-    chunks: list[str] = []
-    current = ""
-    for part in _SENTENCE_END.split(text):
-        if not part:
-            continue
-        if current and utf8_len(current) + utf8_len(part) > max_bytes:
-            chunks.append(current.strip())
-            current = ""
-        current += part + " " if utf8_len(part[-1]) == 1 else part
-    if current.strip():
-        chunks.append(current.strip())
-    return chunks
 
 
 # Released checkpoints: converted once into our format, cached, and loaded from the cache after.
@@ -218,22 +202,51 @@ class Release:
     repo: str = HUB_REPO
 
 
-RELEASES = {"F5TTS_v1_Base": Release("F5TTS_v1_Base", "model_1250000.safetensors", F5_V1_BASE_ARCH)}
+RELEASES = {
+    "F5TTS_v1_Base": Release("F5TTS_v1_Base", "model_1250000.safetensors", F5_V1_BASE_ARCH),
+    "F5TTS_Base": Release("F5TTS_Base", "model_1200000.safetensors", F5_BASE_ARCH),
+    "E2TTS_Base": Release("E2TTS_Base", "model_1200000.safetensors", E2_BASE_ARCH, repo="SWivid/E2-TTS"),
+}
 VOCAB_NAME = "vocab.txt"
 ARCH_NAME = "config.json"  # beside a local checkpoint: F5-TTS's DiT arguments under "arch" (optional)
 _CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt")
+# Bumped when a conversion changes what it writes: caches of older conversions are converted anew.
+CONVERSION_VERSION = 2
+
+
+def choose_arch(state: dict[str, torch.Tensor], checkpoint: Path) -> dict:
+    """The arch of a checkpoint given without one: the only one its tensors fit, else (F5-TTS v0 and v1
+    have the same shapes) the release its file name, or its base model's beside it, names; else v1, said on
+    one line with how to choose the other."""
+    candidates = infer_arch(state)
+    if len(candidates) == 1:
+        return candidates[0]
+    names = [checkpoint.name] + [p.name.removeprefix("pretrained_") for p in checkpoint.parent.glob("pretrained_*")]
+    for release in RELEASES.values():
+        if release.checkpoint in names and release.arch in candidates:
+            return release.arch
+    chosen = next((a for a in candidates if a.get("text_mask_padding", True)), candidates[0])
+    logger.warning("%s: its tensors fit F5-TTS v1 and v0 (F5TTS_Base) alike; assumed v1. For v0 or a fine-tune "
+                   "of it, put a config.json with {\"arch\": %s} beside it (or pass arch=...)",
+                   checkpoint, json.dumps(F5_BASE_ARCH))
+    return chosen
 
 
 def is_f5_source(source: str | os.PathLike) -> bool:
     """A release name, `SWivid/F5-TTS[/subfolder]`, a local F5-TTS checkpoint file, or a folder
     holding one with its vocab.txt (and no saved model of ours)."""
     text = str(source)
-    if text in RELEASES or text.removeprefix("hf://").split("/")[:2] == HUB_REPO.split("/"):
+    if text in RELEASES or _hub_parts(text) is not None:
         return True
     path = Path(source).expanduser()
     if path.is_file():
         return path.suffix in _CHECKPOINT_SUFFIXES
     return path.is_dir() and (path / VOCAB_NAME).is_file() and not _is_ours(path)
+
+
+def _hub_parts(text: str) -> list[str] | None:
+    parts = text.removeprefix("hf://").split("/")
+    return parts if "/".join(parts[:2]) in {r.repo for r in RELEASES.values()} else None
 
 
 def _is_ours(directory: Path) -> bool:
@@ -243,15 +256,44 @@ def _is_ours(directory: Path) -> bool:
 
 def converted(source: str | os.PathLike, subfolder: str | None = None, revision: str | None = None) -> Path:
     """An F5-TTS checkpoint (see `is_f5_source`) → a directory in our format, converted on first use
-    and cached under `$CUBETTS_CACHE` (default: the Hugging Face cache) by source and file version."""
+    and cached under `$CUBETTS_CACHE` (default: the Hugging Face cache) by source and file version.
+
+    The conversion is written into a temporary folder and renamed into place, so the cache holds it whole
+    or not at all; a folder left incomplete by an older crash is converted anew."""
     checkpoint, vocab, arch = _locate(source, subfolder, revision)
     stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in (checkpoint, vocab)]
-    key = hashlib.sha256(json.dumps([stats, arch], sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([stats, arch, CONVERSION_VERSION], sort_keys=True).encode()).hexdigest()[:16]
     directory = cache_dir() / "f5" / f"{checkpoint.stem}-{key}"
-    if not (directory / WEIGHTS_NAME).is_file():
-        logger.info("converting F5-TTS checkpoint %s into %s (once)", checkpoint, directory)
-        load_f5_checkpoint(checkpoint, vocab, arch).save_pretrained(directory)
+    if _complete(directory):
+        return directory
+    logger.info("converting F5-TTS checkpoint %s into %s (once)", checkpoint, directory)
+    model = load_f5_checkpoint(checkpoint, vocab, arch)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        model.save_pretrained(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())
+        if directory.exists():  # incomplete (not `_complete`): an older run died while writing it
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return directory
+
+
+def _complete(directory: Path) -> bool:
+    """A cached conversion holds both files and a config that parses."""
+    try:
+        return (directory / WEIGHTS_NAME).is_file() and "model_type" in json.loads((directory / ARCH_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def cache_dir() -> Path:
@@ -262,20 +304,33 @@ def cache_dir() -> Path:
     return Path(HF_HUB_CACHE) / "cubetts"
 
 
+def pick_checkpoint(folder: Path) -> Path:
+    """The checkpoint a folder stands for, as F5-TTS's trainer leaves one: `model_last.pt`, else the
+    highest-numbered `model_<step>` file. A `pretrained_*` file is the base model it started from."""
+    found = [p for p in folder.iterdir() if p.suffix in _CHECKPOINT_SUFFIXES and not p.name.startswith("pretrained_")]
+    last = [p for p in found if p.stem == "model_last"]
+    if last:
+        return last[0]
+    steps = [(int(m.group(1)), p) for p in found if (m := re.fullmatch(r"model_(\d+)", p.stem))]
+    if steps:
+        return max(steps)[1]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise CheckpointError(f"{folder} holds {VOCAB_NAME} but no F5-TTS checkpoint ({', '.join(_CHECKPOINT_SUFFIXES)}"
+                              f"; a pretrained_* file is the base model, not the fine-tune)")
+    raise CheckpointError(f"{folder} holds several checkpoints and no model_last.pt or model_<step> among them "
+                          f"({', '.join(sorted(p.name for p in found))}): pass the file itself")
+
+
 def _locate(source: str | os.PathLike, subfolder: str | None, revision: str | None) -> tuple[Path, Path, dict | None]:
     """(checkpoint file, vocab.txt, arch or None) of a source, downloading a hub release if needed."""
     text = str(source)
-    if text in RELEASES or text.removeprefix("hf://").split("/")[:2] == HUB_REPO.split("/"):
+    if text in RELEASES or _hub_parts(text) is not None:
         return _from_hub(text, subfolder, revision)
     path = Path(source).expanduser()
     folder = path.parent if path.is_file() else path
-    if path.is_file():
-        checkpoint = path
-    else:
-        found = sorted(p for p in folder.iterdir() if p.suffix in _CHECKPOINT_SUFFIXES)
-        if not found:
-            raise CheckpointError(f"{folder} holds {VOCAB_NAME} but no F5-TTS checkpoint ({', '.join(_CHECKPOINT_SUFFIXES)})")
-        checkpoint = found[-1]
+    checkpoint = path if path.is_file() else pick_checkpoint(folder)
     vocab = folder / VOCAB_NAME
     if not vocab.is_file():
         raise CheckpointError(f"F5-TTS checkpoint {checkpoint} needs its vocabulary: put the release's {VOCAB_NAME} "
@@ -289,10 +344,10 @@ def _from_hub(source: str, subfolder: str | None, revision: str | None) -> tuple
     if source in RELEASES:
         release = RELEASES[source]
     else:
-        parts = source.removeprefix("hf://").split("/")
+        parts = _hub_parts(source) or []
         name = "/".join(parts[2:]) or subfolder
         if name not in RELEASES:
-            raise CheckpointError(f"unknown F5-TTS release {name!r} in {HUB_REPO}; supported: {sorted(RELEASES)} "
+            raise CheckpointError(f"unknown F5-TTS release {name!r}; supported: {sorted(RELEASES)} "
                                   f"(or give a local checkpoint file with its {VOCAB_NAME})")
         release = RELEASES[name]
     patterns = [release.checkpoint, VOCAB_NAME]

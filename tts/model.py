@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,12 +21,14 @@ from codec.spec import CodecSpec
 from .dit import DiT, DiTConfig
 from .flow import integrate, random_span_mask, solver_steps, sway_timesteps
 from .latent_norm import LatentNorm
+from .rules import RULES
 from .text import build_tokenizer
 
 # DiT.velocity's signature: (x, cond, text_h, time, mask, drop_audio) -> (B, N, D)
 VelocityNet = Callable[..., torch.Tensor]
 
 MODEL_TYPE = "cubetts-tts"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,18 @@ class TTSConfig:
     span_range: tuple[float, float] = (0.7, 1.0)  # fraction of frames to infill, as F5-TTS
     codec: CodecSpec | None = None  # the codec whose latents the model was trained on
     vocab: tuple[str, ...] | None = None  # the "f5" tokenizer's vocabulary (F5-TTS's vocab.txt lines)
+    # The synthesis rules (tts/rules.py: reference, durations, chunks, noise, decoding, joins): "cubetts" for
+    # ours, "f5" for F5-TTS's models, which are only exact under F5-TTS's own inference rules.
+    rules: str = "cubetts"
+    license: str | None = None  # of the weights, shown to users (F5-TTS's releases: CC-BY-NC 4.0)
 
     def __post_init__(self):
         vocab = len(build_tokenizer(self.tokenizer, self.vocab).vocab)
         if self.dit.text_vocab_size != vocab:
             raise ValueError(f"dit.text_vocab_size is {self.dit.text_vocab_size} but the "
                              f"{self.tokenizer!r} tokenizer has {vocab} tokens")
+        if self.rules not in RULES:
+            raise ValueError(f"unknown synthesis rules {self.rules!r}; known: {sorted(RULES)}")
         if not 0.0 < self.span_range[0] <= self.span_range[1] <= 1.0:
             raise ValueError(f"span_range must satisfy 0 < low <= high <= 1, got {self.span_range}")
         if self.codec is not None and self.codec.latent_dim != self.dit.latent_dim:
@@ -76,6 +85,10 @@ class TTSConfig:
         d["span_range"] = tuple(d["span_range"])
         d["codec"] = CodecSpec.from_dict(d["codec"]) if d.get("codec") else None
         d["vocab"] = tuple(d["vocab"]) if d.get("vocab") is not None else None
+        if "rules" not in d and d.get("tokenizer") == "f5":
+            # Saved before the rules were recorded: F5-TTS conversions were the only models with its tokenizer.
+            logger.info("the TTS config records no synthesis rules (saved before they were recorded): F5-TTS's")
+            d["rules"] = "f5"
         return cls(**d)
 
 
@@ -185,13 +198,9 @@ class TTSModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
                         subfolder: str | None = None) -> "TTSModel":
-        """Load from a directory written by `save_pretrained`, a hub repo id holding one, or an F5-TTS
-        checkpoint: a release name ("F5TTS_v1_Base"), "SWivid/F5-TTS" with the release as subfolder
-        (or "SWivid/F5-TTS/F5TTS_v1_Base"), or a local .safetensors / .pt with its vocab.txt beside it;
-        those are converted once into this format and cached (tts/f5.py)."""
-        from . import f5  # it builds on this module
-
-        directory = f5.converted(path, subfolder) if f5.is_f5_source(path) else _resolve(path, subfolder)
+        """Load from a directory written by `save_pretrained`, or a hub repo id holding one.
+        F5-TTS's own checkpoint files are loaded by `tts.load_model` (tts/loading.py)."""
+        directory = _resolve(path, subfolder)
         saved = read_model_config(directory, MODEL_TYPE, "TTS model")
         try:
             config = TTSConfig.from_dict(saved)

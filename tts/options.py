@@ -47,15 +47,21 @@ class SynthesisOptions:
     schedule: str = _opt("epss", "time grid: 'epss' (F5-TTS's pruned grid at 5, 6, 7, 10, 12 or 16 steps, "
                                  "uniform at other counts) or 'uniform'", choices=SCHEDULES)
     speed: float = _opt(1.0, "speaking rate relative to the reference", (0.25, 4.0))
-    duration: float | None = _opt(None, "seconds of speech to generate, instead of the estimate "
-                                        "from the reference's speaking rate", (0.1, 600.0))
+    duration: float | None = _opt(None, "seconds of speech to generate, instead of the estimate from the "
+                                        "reference's speaking rate (F5-TTS models: F5-TTS's fix_duration, the "
+                                        "reference included)", (0.1, 600.0))
     seed: int | None = _opt(None, "random seed; the same seed gives the same audio; none draws one at random",
                             (0, MAX_SEED))
-    max_ref_seconds: float = _opt(15.0, "longer references are cut at a pause before this point", (1.0, 30.0))
-    # Long text is split into pieces of about this length at sentence ends: the model was trained
-    # on utterances of up to ~30 s, prompt included.
-    max_chunk_seconds: float = _opt(15.0, "longest piece generated in one pass", (1.0, 30.0))
-    crossfade_seconds: float = _opt(0.1, "cross-fade between consecutive pieces of a long text", (0.0, 1.0))
+    # None: the model's rules decide (tts/rules: cubetts 15 s, 15 s, 0.1 s, trimmed; F5-TTS 12 s, 22 s minus
+    # the reference, 0.15 s, not trimmed), so that each family runs as it was made to by default.
+    max_ref_seconds: float | None = _opt(None, "longer references are cut at a pause before this point "
+                                               "(default: the model's rules)", (1.0, 30.0))
+    max_chunk_seconds: float | None = _opt(None, "longest piece of new speech generated in one pass (default: the "
+                                                 "model's rules)", (1.0, 30.0))
+    crossfade_seconds: float | None = _opt(None, "cross-fade between consecutive pieces of a long text (default: "
+                                                 "the model's rules)", (0.0, 1.0))
+    remove_silence: bool | None = _opt(None, "remove silence from the output (default: the model's rules)",
+                                       choices=(True, False))
     batch_size: int = _opt(8, "pieces generated together in one batch", (1, 256))
     max_chars: int = _opt(DEFAULT_MAX_CHARS, "longest text accepted, in characters", (1, 1_000_000))
 
@@ -71,6 +77,8 @@ class SynthesisOptions:
             solver_steps(self.nfe, self.solver)  # midpoint needs an even nfe
         except ValueError as err:
             raise OptionError("nfe", str(err)) from None
+        if self.remove_silence is not None and not isinstance(self.remove_silence, bool):
+            raise OptionError("remove_silence", f"remove_silence must be true, false or none, got {self.remove_silence!r}")
         if self.schedule not in SCHEDULES:
             raise OptionError("schedule", f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
 
@@ -113,6 +121,15 @@ def number(text: str) -> int | float:
         return float(text)  # a ValueError here: argparse reports "invalid number value"
 
 
+def boolean(text: str) -> bool:
+    """A command-line yes/no: true/false, yes/no, on/off, 1/0."""
+    value = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+             "0": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def add_option_arguments(parser: argparse._ActionsContainer, defaults: SynthesisOptions | None = None) -> None:
     """One `--flag` per SynthesisOptions field, with its default, type, accepted range and help."""
     defaults = defaults or SynthesisOptions()
@@ -120,9 +137,10 @@ def add_option_arguments(parser: argparse._ActionsContainer, defaults: Synthesis
     for f in dataclasses.fields(SynthesisOptions):
         kind = next(a for a in typing.get_args(hints[f.name]) or (hints[f.name],) if a is not type(None))
         where = f"; {accepted(f.name)}" if f.metadata.get("range") else ""
-        parser.add_argument("--" + f.name.replace("_", "-"), type=number if kind in (int, float) else kind,
+        parser.add_argument("--" + f.name.replace("_", "-"),
+                            type=boolean if kind is bool else number if kind in (int, float) else kind,
                             default=getattr(defaults, f.name),
-                            choices=f.metadata.get("choices"),
+                            choices=None if kind is bool else f.metadata.get("choices"),
                             help=f.metadata["help"] + f" (default: %(default)s{where})")
 
 

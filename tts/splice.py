@@ -93,9 +93,8 @@ def shorten_pauses(wav: torch.Tensor, sample_rate: int, max_pause: float = MAX_P
     return wav[sample_keep]
 
 
-def crossfade_join(pieces: list[torch.Tensor], sample_rate: int, seconds: float, linear: bool = False) -> torch.Tensor:
-    """Join (T_i,) waveforms, overlapping each seam by `seconds` with an equal-power fade, or a
-    linear one (F5-TTS's, whose pieces come from one voice prompt and so are coherent at the seam).
+def crossfade_join(pieces: list[torch.Tensor], sample_rate: int, seconds: float) -> torch.Tensor:
+    """Join (T_i,) waveforms, overlapping each seam by `seconds` with an equal-power fade.
 
     The overlap is shortened where a piece is shorter than twice the fade.
     """
@@ -106,10 +105,7 @@ def crossfade_join(pieces: list[torch.Tensor], sample_rate: int, seconds: float,
             out = torch.cat([out, piece])
             continue
         ramp = torch.linspace(0.0, 1.0, n, device=piece.device, dtype=piece.dtype)
-        if linear:
-            fade_in, fade_out = ramp, 1 - ramp
-        else:
-            fade_in, fade_out = torch.sin(ramp * torch.pi / 2), torch.cos(ramp * torch.pi / 2)
+        fade_in, fade_out = torch.sin(ramp * torch.pi / 2), torch.cos(ramp * torch.pi / 2)
         seam = out[-n:] * fade_out + piece[:n] * fade_in
         out = torch.cat([out[:-n], seam, piece[n:]])
     return out

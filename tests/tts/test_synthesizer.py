@@ -88,12 +88,13 @@ def test_duration_follows_phones_speed_and_override(tts, ref):
     text = tts.tokenizer.normalize("Seven short words are spoken right here.")  # plan takes normalised text
     (piece,) = tts.plan(0, text, r, OPTS)
     units = tts.tokenizer.count_units(tts.tokenizer.tokenize(text))
-    assert piece.frames == round(r.latent.shape[0] * units / r.units)
+    new = piece.length - r.frames  # frames after the prompt
+    assert new == round(r.latent.shape[0] * units / r.units)
     (fast,) = tts.plan(0, text, r, OPTS.replace(speed=2.0))
-    assert abs(fast.frames - piece.frames / 2) <= 1
+    assert abs(fast.length - r.frames - new / 2) <= 1
     long_text = " ".join(["This sentence is here to fill time."] * 6)
     pieces = tts.plan(0, tts.tokenizer.normalize(long_text), r, OPTS.replace(duration=4.0, max_chunk_seconds=2.0))
-    assert len(pieces) > 1 and abs(sum(p.frames for p in pieces) - 200) <= len(pieces)
+    assert len(pieces) > 1 and abs(sum(p.length - r.frames for p in pieces) - 200) <= len(pieces)
     wav, _ = tts.synthesize(text, ref, SR, REF_TEXT, duration=1.0, crossfade_seconds=0.0)
     assert wav.shape[0] <= 50 * 320
 
@@ -233,19 +234,19 @@ def test_real_speech_reference(tts, testdata):
     assert tts.prepare_reference(joined, SR, None, OPTS).wav.shape[0] <= 15 * SR
 
 
-def test_sample_latents_is_the_model_sampling_from_the_seeds_noise_and_leaves_the_global_rng(tts):
-    """What training's log_sample relies on: prompt latent + token ids + seed → the model's sample, from the
-    seed's own generator (a resumed run must draw the same global random numbers)."""
+def test_sample_latents_is_the_model_sampling_from_the_given_noise_and_leaves_the_global_rng(tts):
+    """What training's log_sample relies on: prompt latent + token ids + noise → the model's sample, drawing
+    nothing from the global generator (a resumed run must draw the same global random numbers)."""
     gen = torch.Generator().manual_seed(1)
     prompt, text = torch.randn(10, 128, generator=gen), [5, 7, 9, 11, 3]
     state = torch.random.get_rng_state()
-    latent, lengths = tts.sample_latents([prompt], [text], [14], [3], OPTS)
-    assert torch.equal(torch.random.get_rng_state(), state)
     noise = torch.randn(1, 24, 128, generator=torch.Generator().manual_seed(3))
+    latent, lengths = tts.sample_latents([prompt], [text], [noise[0]], OPTS)
+    assert torch.equal(torch.random.get_rng_state(), state)
     expected = tts.model.sample(prompt[None], torch.tensor([10]), torch.tensor([text]), torch.tensor([24]), noise,
                                 nfe=OPTS.nfe, cfg=OPTS.cfg, sway=OPTS.sway, solver=OPTS.solver,
                                 schedule=OPTS.schedule)
     assert lengths.tolist() == [24] and torch.equal(latent, expected)
     torch.testing.assert_close(latent[0, :10], prompt)  # the prompt in front, in the codec's scale
-    other, _ = tts.sample_latents([prompt], [text], [14], [4], OPTS)
+    other, _ = tts.sample_latents([prompt], [text], [torch.randn(24, 128)], OPTS)
     assert not torch.allclose(other[0, 10:], latent[0, 10:])

@@ -1,0 +1,110 @@
+"""What a family of models is driven by: the rules of each request stage, as one object.
+
+A model's config records the name of its rules (`TTSConfig.rules`); `Synthesizer` asks them how to
+prepare the reference, plan the text into pieces (chunks, their frames and token ids), draw each
+piece's noise, decode the sampled latents, join the pieces and finish the waveform. cubetts' own
+models follow `CubeRules` (tts/rules/cubetts.py), F5-TTS's models `F5Rules` (tts/rules/f5.py).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from codec import Codec
+from codec.masks import length_mask
+
+from ..options import SynthesisOptions
+from ..text import Tokenizer
+
+# (mono float waveform (T,), its sample rate) → its transcript.
+Transcriber = Callable[[torch.Tensor, int], str]
+MIN_REF_SECONDS = 1.0  # less than a second of speech says too little about a voice
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The prompt, prepared by a model's rules: its waveform `wav: (T,)` at the codec's rate as it was
+    encoded (loudness raised by `gain`), its latent `(P, D)`, its transcript `text` as the model reads it
+    and that text's `tokens`; `frames` and `units` are the prompt's length and text length as the rules
+    count them in durations, `seconds` its length as they size chunks by."""
+
+    wav: torch.Tensor
+    latent: torch.Tensor
+    text: str
+    tokens: list[str]
+    frames: int
+    units: int
+    seconds: float
+    gain: float = 1.0
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One chunk of one input text, sampled in one pass: `ids` (prompt transcript + chunk, as the model
+    reads them), `length` frames in all (prompt + new), `text` the chunk as written."""
+
+    text_index: int
+    chunk_index: int
+    ids: list[int]
+    length: int
+    text: str
+
+
+class Rules(ABC):
+    """The stages of a request for one family of models; the defaults of the options they own."""
+
+    name: ClassVar[str]
+    # What SynthesisOptions leaves to the rules (None there): each family's own defaults.
+    max_ref_seconds: ClassVar[float]
+    crossfade_seconds: ClassVar[float]
+    remove_silence: ClassVar[bool]
+
+    def __init__(self, tokenizer: Tokenizer, codec: Codec):
+        self.tokenizer = tokenizer
+        self.codec = codec
+
+    def resolved(self, opts: SynthesisOptions) -> SynthesisOptions:
+        """`opts` with the settings it leaves open (None) set to these rules' defaults."""
+        defaults = {"max_ref_seconds": self.max_ref_seconds, "crossfade_seconds": self.crossfade_seconds,
+                    "remove_silence": self.remove_silence}
+        return opts.replace(**{k: v for k, v in defaults.items() if getattr(opts, k) is None})
+
+    @abstractmethod
+    def prepare_reference(self, wav: torch.Tensor, sample_rate: int, ref_text: str | None,
+                          opts: SynthesisOptions, transcribe: Transcriber) -> Reference:
+        """A checked mono reference `wav: (T,)` at `sample_rate` (any rate) → the prepared prompt. Raises
+        AudioError or TextError for a reference that cannot be used."""
+
+    @abstractmethod
+    def plan(self, text_index: int, text: str, ref: Reference, opts: SynthesisOptions) -> list[Piece]:
+        """A normalised text (`tokenizer.normalize`'s output) → its pieces, in order."""
+
+    @abstractmethod
+    def noise(self, seed: int, pieces: Sequence[Piece], index: int, dim: int) -> torch.Tensor:
+        """The starting noise `(pieces[index].length, dim)` of one piece of a text whose pieces are `pieces`,
+        drawn from `seed` on the CPU (the same on any device)."""
+
+    @abstractmethod
+    def decode(self, latent: torch.Tensor, lengths: torch.Tensor,
+               batch: Sequence[tuple[Reference, Piece]]) -> list[torch.Tensor]:
+        """Sampled latents `(B, N, D)` (prompts in front), valid up to `lengths: (B,)` → each piece's new
+        speech `(T_i,)` on the CPU, at the reference's original loudness."""
+
+    @abstractmethod
+    def join(self, wavs: list[torch.Tensor], opts: SynthesisOptions) -> torch.Tensor:
+        """One text's pieces `[(T_i,)]` → one waveform `(T,)`."""
+
+    @abstractmethod
+    def finish(self, wav: torch.Tensor, opts: SynthesisOptions) -> torch.Tensor:
+        """A text's joined waveform → what the caller gets (e.g. silence removed)."""
+
+    def decode_all(self, latent: torch.Tensor, lengths: torch.Tensor, starts: Sequence[int]) -> list[torch.Tensor]:
+        """Decode each item's frames `[0, lengths[i])` in one codec call, then keep frames `[starts[i], ...)`."""
+        mask = length_mask(lengths, latent.shape[1])
+        wav = self.codec.decode(latent, mask).cpu()  # (B, N * hop)
+        hop = self.codec.hop_length
+        return [wav[i, start * hop: int(lengths[i]) * hop] for i, start in enumerate(starts)]
