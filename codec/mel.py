@@ -174,6 +174,13 @@ class MelCodec(nn.Module):
         latent = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)  # (B, N, n_mels)
         return latent, length_mask(lengths, latent.shape[1])
 
+    def vocoder_samples(self, frames: int) -> int:
+        """Samples the vocoder itself makes of `frames` frames (`decode` pads them to `hop × frames`): one hop
+        fewer for a centred ISTFT (Vocos's mel-24khz, Griffin-Lim), as many for one with "same" padding."""
+        istft = getattr(getattr(getattr(self.vocoder, "vocos", None), "head", None), "istft", None)
+        same = getattr(istft, "padding", "center") == "same"
+        return frames * self.hop_length if same else max(0, frames - 1) * self.hop_length
+
     def decode(self, latent: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """`latent: (B, N, 100)` or `(N, 100)`, `mask: (B, N)` → `wav: (B, 256 N)` at 24 kHz, zero past each clip.
 

@@ -214,6 +214,9 @@ _CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt")
 CONVERSION_VERSION = 2
 
 
+_VARIANT_FLAGS = ("text_mask_padding", "pe_attn_head")  # what v0 and v1 differ in, beyond their shapes
+
+
 def choose_arch(state: dict[str, torch.Tensor], checkpoint: Path) -> dict:
     """The arch of a checkpoint given without one: the only one its tensors fit, else (F5-TTS v0 and v1
     have the same shapes) the release its file name, or its base model's beside it, names; else v1, said on
@@ -223,8 +226,10 @@ def choose_arch(state: dict[str, torch.Tensor], checkpoint: Path) -> dict:
         return candidates[0]
     names = [checkpoint.name] + [p.name.removeprefix("pretrained_") for p in checkpoint.parent.glob("pretrained_*")]
     for release in RELEASES.values():
-        if release.checkpoint in names and release.arch in candidates:
-            return release.arch
+        flags = {k: release.arch.get(k) for k in _VARIANT_FLAGS}
+        match = [a for a in candidates if {k: a.get(k) for k in _VARIANT_FLAGS} == flags]
+        if release.checkpoint in names and match:
+            return match[0]
     chosen = next((a for a in candidates if a.get("text_mask_padding", True)), candidates[0])
     logger.warning("%s: its tensors fit F5-TTS v1 and v0 (F5TTS_Base) alike; assumed v1. For v0 or a fine-tune "
                    "of it, put a config.json with {\"arch\": %s} beside it (or pass arch=...)",
@@ -306,8 +311,9 @@ def cache_dir() -> Path:
 
 def pick_checkpoint(folder: Path) -> Path:
     """The checkpoint a folder stands for, as F5-TTS's trainer leaves one: `model_last.pt`, else the
-    highest-numbered `model_<step>` file. A `pretrained_*` file is the base model it started from."""
-    found = [p for p in folder.iterdir() if p.suffix in _CHECKPOINT_SUFFIXES and not p.name.startswith("pretrained_")]
+    highest-numbered `model_<step>` file, else its one `model*` file. A `pretrained_*` file is the base model it
+    started from, never the fine-tune."""
+    found = [p for p in folder.iterdir() if p.suffix in _CHECKPOINT_SUFFIXES and p.stem.startswith("model")]
     last = [p for p in found if p.stem == "model_last"]
     if last:
         return last[0]
@@ -317,8 +323,9 @@ def pick_checkpoint(folder: Path) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise CheckpointError(f"{folder} holds {VOCAB_NAME} but no F5-TTS checkpoint ({', '.join(_CHECKPOINT_SUFFIXES)}"
-                              f"; a pretrained_* file is the base model, not the fine-tune)")
+        raise CheckpointError(f"{folder} holds {VOCAB_NAME} but no F5-TTS checkpoint (model*: "
+                              f"{', '.join(_CHECKPOINT_SUFFIXES)}; a pretrained_* file is the base model, not the "
+                              f"fine-tune)")
     raise CheckpointError(f"{folder} holds several checkpoints and no model_last.pt or model_<step> among them "
                           f"({', '.join(sorted(p.name for p in found))}): pass the file itself")
 

@@ -175,14 +175,14 @@ class F5Tokenizer(Tokenizer):
         return [self._ids.get(t, 1) for t in tokens]
 
     def _tokens(self, text: str) -> list[str]:
-        import jieba
+        import rjieba
         from pypinyin import Style, lazy_pinyin
 
         def pinyin(chars: str) -> list[str]:
             return lazy_pinyin(chars, style=Style.TONE3, tone_sandhi=True)
 
         tokens: list[str] = []
-        for seg in jieba.cut(text.translate(self._TRANSLATE)):
+        for seg in rjieba.cut(text.translate(self._TRANSLATE)):
             n_bytes = len(seg.encode("utf-8"))
             if n_bytes == len(seg):  # ASCII: letters and marks; a space separates words jieba split apart
                 if tokens and n_bytes > 1 and tokens[-1] not in " :'\"":

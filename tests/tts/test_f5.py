@@ -8,8 +8,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from codec import CheckpointError
-from tts import f5
-from tts.f5 import MEL_CODEC, dit_config, load_f5_checkpoint
+from tts import f5_checkpoint as f5
+from tts.loading import load_model
+from tts.f5_checkpoint import MEL_CODEC, dit_config, load_f5_checkpoint
 from tts.flow import base_timesteps
 from tts.model import TTSModel
 from tts.text import read_vocab
@@ -140,7 +141,7 @@ def cache(tmp_path, monkeypatch):
 def test_local_checkpoints_convert_once(reference, f5_reference, cache, monkeypatch):
     expected = outputs(reference[0])
     for source in (f5_reference / "model.safetensors", f5_reference):
-        model = TTSModel.from_pretrained(source)
+        model = load_model(source)
         assert model.config.tokenizer == "f5" and model.config.codec == MEL_CODEC
         torch.testing.assert_close(outputs(model), expected, rtol=0, atol=0)
     assert len(list((cache / "f5").iterdir())) == 1  # one checkpoint, one conversion
@@ -149,14 +150,14 @@ def test_local_checkpoints_convert_once(reference, f5_reference, cache, monkeypa
         raise AssertionError("converted again")
 
     monkeypatch.setattr(f5, "load_f5_checkpoint", fail)
-    torch.testing.assert_close(outputs(TTSModel.from_pretrained(f5_reference)), expected, rtol=0, atol=0)
+    torch.testing.assert_close(outputs(load_model(f5_reference)), expected, rtol=0, atol=0)
 
 
 def test_local_checkpoint_without_vocab(f5_reference, cache, tmp_path):
     (tmp_path / "ckpt").mkdir()
     shutil.copy(f5_reference / "model.safetensors", tmp_path / "ckpt" / "model_1.safetensors")
     with pytest.raises(CheckpointError, match="vocab.txt"):
-        TTSModel.from_pretrained(tmp_path / "ckpt" / "model_1.safetensors")
+        load_model(tmp_path / "ckpt" / "model_1.safetensors")
 
 
 def fake_hub(root, calls):
@@ -179,7 +180,7 @@ def test_hub_release_by_name_and_subfolder(reference, f5_reference, cache, tmp_p
     expected = outputs(reference[0])
     for source, kwargs in (("Tiny_v1", {}), ("SWivid/F5-TTS", {"subfolder": "Tiny_v1"}),
                            ("hf://SWivid/F5-TTS/Tiny_v1", {})):
-        torch.testing.assert_close(outputs(TTSModel.from_pretrained(source, **kwargs)), expected, rtol=0, atol=0)
+        torch.testing.assert_close(outputs(load_model(source, **kwargs)), expected, rtol=0, atol=0)
     assert calls == [("SWivid/F5-TTS", ["Tiny_v1/model_9.safetensors", "Tiny_v1/vocab.txt"])] * 3
     assert len(list((cache / "f5").iterdir())) == 1
 
@@ -190,10 +191,10 @@ def test_hub_release_offline_says_what_is_missing(cache, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     with pytest.raises(CheckpointError) as err:
-        TTSModel.from_pretrained("F5TTS_v1_Base")
+        load_model("F5TTS_v1_Base")
     message = str(err.value)
     for needed in ("F5TTS_v1_Base/model_1250000.safetensors", "F5TTS_v1_Base/vocab.txt", "SWivid/F5-TTS",
                    "HF_HUB_OFFLINE"):
         assert needed in message
     with pytest.raises(CheckpointError, match="unknown F5-TTS release"):
-        TTSModel.from_pretrained("SWivid/F5-TTS/F5TTS_v9")
+        load_model("SWivid/F5-TTS/F5TTS_v9")

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from codec.audio import AudioError, resample
+from codec.mel import MelCodec
 
 from ..options import SynthesisOptions
 from ..text import TextError
@@ -241,7 +242,10 @@ class F5Rules(Rules):
         new = latent.new_zeros(B, n, latent.shape[2])
         for i, start in enumerate(starts):
             new[i, : int(lengths[i]) - start] = latent[i, start: int(lengths[i])]
-        wavs = self.decode_all(new, lengths - torch.tensor(starts, device=lengths.device), [0] * B)
+        counts = lengths.cpu() - torch.tensor(starts)
+        wavs = self.decode_all(new, counts.to(lengths.device), [0] * B)
+        if isinstance(self.codec, MelCodec):  # what F5-TTS's vocoder returns: no padding to whole hops
+            wavs = [wav[: self.codec.vocoder_samples(int(n))] for wav, n in zip(wavs, counts)]
         return [wav / ref.gain if ref.gain != 1.0 else wav for wav, (ref, _) in zip(wavs, batch)]
 
     def join(self, wavs: list[torch.Tensor], opts: SynthesisOptions) -> torch.Tensor:
