@@ -58,6 +58,9 @@ class SynthesisOptions:
                                                "(default: the model's rules)", (1.0, 30.0))
     max_chunk_seconds: float | None = _opt(None, "longest piece of new speech generated in one pass (default: the "
                                                  "model's rules)", (1.0, 30.0))
+    first_chunk_seconds: float | None = _opt(None, "cut the first piece at clauses to about this length, so that a "
+                                                   "stream's first audio comes sooner (none: no such cut)",
+                                             (0.5, 30.0))
     crossfade_seconds: float | None = _opt(None, "cross-fade between consecutive pieces of a long text (default: "
                                                  "the model's rules)", (0.0, 1.0))
     remove_silence: bool | None = _opt(None, "remove silence from the output (default: the model's rules)",

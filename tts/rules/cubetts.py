@@ -75,12 +75,32 @@ class CubeRules(Rules):
 
     def plan(self, text_index: int, text: str, ref: Reference, opts: SynthesisOptions) -> list[Piece]:
         """Sentence chunks of the text, each `ref.frames × (chunk units / prompt units) / speed` frames
-        long; `opts.duration` instead fixes the total, shared out by units."""
+        long; `opts.duration` instead fixes the total, shared out by units. With `first_chunk_seconds`
+        the first chunk is cut at clauses (then words) to about that length."""
         frame_rate = self.codec.frame_rate
         frames_per_unit = ref.frames / ref.units / opts.speed
         seconds = self.max_chunk_seconds if opts.max_chunk_seconds is None else opts.max_chunk_seconds
-        max_units = max(1, int(seconds * frame_rate / frames_per_unit))
-        chunks: list[tuple[list[str], int, str]] = []  # (tokens, units, text): sentences packed up to max_units
+        chunks = self._chunks(text, max(1, int(seconds * frame_rate / frames_per_unit)))
+        if opts.first_chunk_seconds is not None:
+            first = max(1, int(opts.first_chunk_seconds * frame_rate / frames_per_unit))
+            chunks = self._chunks(chunks[0][2], first) + chunks[1:]
+        if opts.duration is not None:
+            total_units = sum(n for _, n, _ in chunks)
+            frames_per_unit = opts.duration * frame_rate / total_units
+        pieces = []
+        for j, (tokens, n, words) in enumerate(chunks):
+            new = max(1, round(n * frames_per_unit))
+            ids = self.tokenizer.ids(ref.tokens + [WORD_BOUNDARY] + tokens)
+            if len(ids) > ref.frames + new:
+                logger.warning("text %d chunk %d: %d frames are fewer than its text tokens; the end of the "
+                               "text will be cut", text_index, j, new)
+            pieces.append(Piece(text_index, j, ids, ref.frames + new, words))
+        return pieces
+
+    def _chunks(self, text: str, max_units: int) -> list[tuple[list[str], int, str]]:
+        """A normalised text → `(tokens, units, text)` chunks: sentences packed up to `max_units`, a longer
+        sentence split at commas, then words."""
+        chunks: list[tuple[list[str], int, str]] = []
         for sentence in split_sentences(text):
             tokens = self.tokenizer.tokenize(sentence)
             units = self.tokenizer.count_units(tokens)
@@ -95,18 +115,7 @@ class CubeRules(Rules):
                     chunks[-1] = (chunks[-1][0] + [WORD_BOUNDARY] + part, chunks[-1][1] + n, f"{chunks[-1][2]} {words}")
                 else:
                     chunks.append((part, n, words))
-        if opts.duration is not None:
-            total_units = sum(n for _, n, _ in chunks)
-            frames_per_unit = opts.duration * frame_rate / total_units
-        pieces = []
-        for j, (tokens, n, words) in enumerate(chunks):
-            new = max(1, round(n * frames_per_unit))
-            ids = self.tokenizer.ids(ref.tokens + [WORD_BOUNDARY] + tokens)
-            if len(ids) > ref.frames + new:
-                logger.warning("text %d chunk %d: %d frames are fewer than its text tokens; the end of the "
-                               "text will be cut", text_index, j, new)
-            pieces.append(Piece(text_index, j, ids, ref.frames + new, words))
-        return pieces
+        return chunks
 
     def noise(self, seed: int, pieces: Sequence[Piece], index: int, dim: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed + pieces[index].chunk_index)

@@ -209,6 +209,8 @@ class F5Rules(Rules):
         bytes_per_second = utf8_len(spoken) / ref.seconds
         budget = MAX_SECONDS - ref.seconds if opts.max_chunk_seconds is None else opts.max_chunk_seconds
         chunks = split_text(text, int(bytes_per_second * budget * opts.speed))
+        if opts.first_chunk_seconds is not None:  # a short first chunk, cut at clauses (cubetts' option)
+            chunks = split_text(chunks[0], int(bytes_per_second * opts.first_chunk_seconds * opts.speed)) + chunks[1:]
         hop, sr = self.codec.hop_length, self.codec.sample_rate
         fixed: list[float | None] = [opts.duration] * len(chunks)
         if opts.duration is not None and len(chunks) > 1:  # the total shared out by bytes, seams included

@@ -1,0 +1,71 @@
+"""Streaming, cancelling and bounding a request: what a server relies on from `Synthesizer`."""
+import pytest
+import torch
+
+from tts import Synthesizer, SynthesisOptions, TextError
+from tts.synthesizer import Cancelled
+
+from .conftest import speechlike
+from .test_synthesizer import OPTS, REF_TEXT, SR, FakeASR
+
+TEXT = "The first sentence is here. A second one follows it. And a third closes the text."
+
+
+@pytest.fixture
+def tts(tiny_model, tiny_codec):
+    return Synthesizer(tiny_model, tiny_codec, transcriber=FakeASR(), options=OPTS)
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return speechlike(3.0)
+
+
+def test_stream_concatenates_to_the_joined_output(tts, ref):
+    opts = dict(max_chunk_seconds=1.5, remove_silence=False)  # several chunks; a stream is not trimmed
+    job = tts.prepare([TEXT], ref, SR, REF_TEXT, **opts)
+    assert len(job.pieces) > 2
+    parts = list(tts.stream(job))
+    assert len(parts) == len(job.pieces)  # one yield per chunk, as soon as it is made
+    (whole,) = tts.generate([job])[0]
+    torch.testing.assert_close(torch.cat(parts), whole, rtol=0, atol=1e-6)
+
+
+def test_first_chunk_seconds_makes_the_first_piece_short(tts, ref):
+    long = tts.prepare([TEXT], ref, SR, REF_TEXT, max_chunk_seconds=30.0)
+    short = tts.prepare([TEXT], ref, SR, REF_TEXT, max_chunk_seconds=30.0, first_chunk_seconds=1.0)
+    assert len(long.pieces) == 1 and len(short.pieces) > 1
+    assert short.pieces[0].length < long.pieces[0].length
+    # the words are all still said, in order
+    assert " ".join(p.text for p in short.pieces) == long.pieces[0].text
+
+
+def test_a_cancelled_job_is_dropped_between_batches_and_the_others_finish(tts, ref):
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) > 1  # true from the second batch on
+
+    doomed = tts.prepare([TEXT], ref, SR, REF_TEXT, max_chunk_seconds=1.5, batch_size=1, cancelled=cancelled)
+    other = tts.prepare(["Good morning."], ref, SR, REF_TEXT, batch_size=1)
+    out = tts.generate([doomed, other], batch_size=1)
+    assert isinstance(out[0], Cancelled) and len(out[1]) == 1
+    assert out[1][0].shape == tts.generate([other])[0][0].shape
+    streamed = list(tts.stream(tts.prepare([TEXT], ref, SR, REF_TEXT, max_chunk_seconds=1.5,
+                                           cancelled=lambda: True)))
+    assert streamed == []
+
+
+def test_the_text_limit_counts_what_will_be_said(tts, ref):
+    digits = "123456 " * 30  # 210 characters written, far more said
+    with pytest.raises(TextError, match="as it will be said"):
+        tts.prepare([digits], ref, SR, REF_TEXT, max_chars=300)
+    with pytest.raises(TextError, match="characters long; the limit"):
+        tts.prepare(["word " * 1000], ref, SR, REF_TEXT, max_chars=200)
+
+
+def test_the_audio_one_request_may_generate_is_bounded(tts, ref):
+    with pytest.raises(TextError, match="at most 10 s"):
+        tts.prepare(["Good morning to you all."], ref, SR, REF_TEXT, max_chars=50, duration=20.0)
+    assert tts.prepare(["Good morning to you all."], ref, SR, REF_TEXT, max_chars=50, duration=5.0)
