@@ -8,19 +8,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from codec import GRIFFIN_LIM, Codec
-from codec.checkpoint import CheckpointError, read_config
+from codec.checkpoint import CheckpointError
 from tts import Synthesizer, SynthesisOptions
 
 logger = logging.getLogger(__name__)
 
 # F5-TTS v1 Base's released weights (hub SWivid/F5-TTS, subfolder F5TTS_v1_Base) on mel, with Vocos.
 DEFAULT_TTS = "F5TTS_v1_Base"
-F5_LICENCE = "CC-BY-NC 4.0 (F5-TTS's released weights: non-commercial use only)"
 
 HOW_TO_GET_TTS = (
     f"The default, F5-TTS v1 Base (`{DEFAULT_TTS}`: hub `SWivid/F5-TTS`, with the Vocos vocoder "
@@ -86,18 +84,6 @@ def describe_latent(codec: Codec) -> str:
     return text
 
 
-def describe_licence(tts: str) -> str:
-    """F5-TTS's releases are CC-BY-NC; other models say theirs in config.json (`license`), if they do."""
-    if Path(tts).name.startswith(("F5TTS", "E2TTS")) or tts.startswith("SWivid/"):
-        return F5_LICENCE
-    config = Path(tts).expanduser() / "config.json"
-    if config.is_file():
-        licence = read_config(config, "TTS model").get("license")  # a broken file: CheckpointError naming it
-        if licence:
-            return str(licence)
-    return "not recorded: see the checkpoint"
-
-
 def load_synthesizer(tts: str | None, codec: str | None, asr: str, device: torch.device,
                      options: SynthesisOptions = SynthesisOptions(),
                      codec_kwargs: dict | None = None) -> tuple[Synthesizer | None, ModelStatus]:
@@ -116,7 +102,6 @@ def load_synthesizer(tts: str | None, codec: str | None, asr: str, device: torch
         problem = f"no TTS model given (`--tts` or the `CUBETTS_TTS` environment variable). {HOW_TO_GET_TTS}"
         return None, _failed(status, problem)
     try:
-        status = dataclasses.replace(status, licence=describe_licence(tts))
         synthesizer = Synthesizer.from_pretrained(tts, codec, device, asr, options, **(codec_kwargs or {}))
     except (CheckpointError, OSError, ValueError) as err:
         hints = [h for keys, h in ((("TTS",), HOW_TO_GET_TTS), (("codec", "Vocos"), HOW_TO_GET_CODEC))
@@ -126,7 +111,8 @@ def load_synthesizer(tts: str | None, codec: str | None, asr: str, device: torch
     loaded = synthesizer.codec
     source = getattr(loaded, "source", None)
     status = dataclasses.replace(status, codec=f"{source} ({loaded.subfolder})" if getattr(loaded, "subfolder", None)
-                                 else str(source or codec_name), latent=describe_latent(loaded))
+                                 else str(source or codec_name), latent=describe_latent(loaded),
+                                 licence=synthesizer.model.config.license or "not recorded: see the checkpoint")
     logger.info("loaded TTS %s and codec %s on %s", tts, status.codec, device_name)
     return synthesizer, status
 

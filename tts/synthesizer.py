@@ -48,7 +48,7 @@ class Cancelled(Exception):
 class Job:
     """A checked request, ready to generate: its reference, its texts (normalised, as the model reads
     them) and their pieces, the seed and options it runs with (`prepare` draws the seed when the
-    options have none, and sets what the options leave to the rules), whom to tell of its progress, and
+    options have none), whom to tell of its progress, and
     `cancelled`, asked between batches (a job that answers True is dropped). Made by `Synthesizer.prepare`."""
 
     ref: Reference
@@ -149,7 +149,7 @@ class Synthesizer:
         return self.generate([job])[0], self.sample_rate
 
     @torch.inference_mode()
-    def prepare(self, texts: Sequence[str], ref_wav: AudioInput, ref_sr: int | None = None,
+    def prepare(self, texts: Sequence[str], ref_wav: AudioInput | Reference, ref_sr: int | None = None,
                 ref_text: str | None = None, options: SynthesisOptions | None = None,
                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
                 **overrides) -> Job:
@@ -160,7 +160,7 @@ class Synthesizer:
         text is normalised here, once, and its limit counted on what will be said; a seed is drawn here
         when `seed` is None (`Job.seed` says which).
         """
-        opts = self.rules.resolved((options or self.options).replace(**overrides))
+        opts = (options or self.options).replace(**overrides)
         if isinstance(texts, str) or not texts:
             raise TextError("texts must be a non-empty list of strings")
         normalized = []
@@ -169,7 +169,8 @@ class Synthesizer:
                 normalized.append(self._normalized(text, opts))
             except TextError as err:
                 raise TextError(f"text {i}: {err}" if len(texts) > 1 else str(err)) from None
-        ref = self.prepare_reference(ref_wav, ref_sr, ref_text, opts)
+        # A saved voice comes prepared (app/voices.py); anything else is read and prepared here.
+        ref = ref_wav if isinstance(ref_wav, Reference) else self.prepare_reference(ref_wav, ref_sr, ref_text, opts)
         seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
         if opts.seed is None:
             logger.info("seed %d", seed)
@@ -244,7 +245,7 @@ class Synthesizer:
         pieces = [p for p in job.pieces if p.text_index == 0]
         done: list[torch.Tensor] = []
         sent = 0
-        hold = round(job.options.crossfade_seconds * self.sample_rate)  # the seam a later chunk may change
+        hold = round(self.rules.crossfade(job.options) * self.sample_rate)  # the seam a later chunk may change
         for i, piece in enumerate(pieces):
             if job.is_cancelled():
                 return
@@ -262,16 +263,15 @@ class Synthesizer:
         """Read and check the reference, then have the rules prepare it (trim, transcribe when `ref_text` is
         None, encode); kept in `self.references`, keyed by its samples, transcript (or transcriber) and the
         options that shape it."""
-        opts = self.rules.resolved(opts)
         wav, sr = read_reference(ref_wav, ref_sr)
         # Without a transcript the ASR's reading is part of the reference: a new transcriber prepares it anew.
         source = ref_text if ref_text is not None else ("asr", id(self.transcriber))
-        return self.references.get(wav, sr, source, (self.rules.name, opts.max_ref_seconds),
+        return self.references.get(wav, sr, source, (self.rules.name, self.rules.ref_limit(opts)),
                                    lambda: self.rules.prepare_reference(wav, sr, ref_text, opts, self.transcriber))
 
     def plan(self, text_index: int, text: str, ref: Reference, opts: SynthesisOptions) -> list[Piece]:
         """A normalised text (`self.tokenizer.normalize`'s output) → its pieces, by the model's rules."""
-        return self.rules.plan(text_index, text, ref, self.rules.resolved(opts))
+        return self.rules.plan(text_index, text, ref, opts)
 
     def _generate(self, batch: list[tuple[Job, Piece]]) -> list[torch.Tensor]:
         """Pieces, each with its job (reference, seed), sampled alike → their new speech (T_i,) on CPU."""

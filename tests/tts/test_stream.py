@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from tts import Synthesizer, SynthesisOptions, TextError
+from tts import Synthesizer, TextError
 from tts.synthesizer import Cancelled
 
 from .conftest import speechlike

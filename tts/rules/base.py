@@ -58,7 +58,8 @@ class Rules(ABC):
     """The stages of a request for one family of models; the defaults of the options they own."""
 
     name: ClassVar[str]
-    # What SynthesisOptions leaves to the rules (None there): each family's own defaults.
+    # What SynthesisOptions leaves to the rules (None there): each family's own defaults, read through
+    # `ref_limit`, `crossfade` and `trims`.
     max_ref_seconds: ClassVar[float]
     crossfade_seconds: ClassVar[float]
     remove_silence: ClassVar[bool]
@@ -67,11 +68,14 @@ class Rules(ABC):
         self.tokenizer = tokenizer
         self.codec = codec
 
-    def resolved(self, opts: SynthesisOptions) -> SynthesisOptions:
-        """`opts` with the settings it leaves open (None) set to these rules' defaults."""
-        defaults = {"max_ref_seconds": self.max_ref_seconds, "crossfade_seconds": self.crossfade_seconds,
-                    "remove_silence": self.remove_silence}
-        return opts.replace(**{k: v for k, v in defaults.items() if getattr(opts, k) is None})
+    def ref_limit(self, opts: SynthesisOptions) -> float:
+        return self.max_ref_seconds if opts.max_ref_seconds is None else opts.max_ref_seconds
+
+    def crossfade(self, opts: SynthesisOptions) -> float:
+        return self.crossfade_seconds if opts.crossfade_seconds is None else opts.crossfade_seconds
+
+    def trims(self, opts: SynthesisOptions) -> bool:
+        return self.remove_silence if opts.remove_silence is None else opts.remove_silence
 
     @abstractmethod
     def prepare_reference(self, wav: torch.Tensor, sample_rate: int, ref_text: str | None,

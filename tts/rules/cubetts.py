@@ -45,7 +45,7 @@ class CubeRules(Rules):
         if wav.shape[0] < MIN_REF_SECONDS * sr:
             raise AudioError(f"the reference holds {wav.shape[0] / sr:.2f} s of sound once silence is trimmed; "
                              f"at least {MIN_REF_SECONDS:.0f} s is needed")
-        max_seconds = opts.max_ref_seconds
+        max_seconds = self.ref_limit(opts)
         if wav.shape[0] > max_seconds * sr:
             if ref_text is not None:
                 raise AudioError(f"the reference is {wav.shape[0] / sr:.1f} s long, over max_ref_seconds="
@@ -128,7 +128,7 @@ class CubeRules(Rules):
                 zip(self.decode_all(latent, lengths, [ref.latent.shape[0] for ref, _ in batch]), batch)]
 
     def join(self, wavs: list[torch.Tensor], opts: SynthesisOptions) -> torch.Tensor:
-        return crossfade_join(wavs, self.codec.sample_rate, opts.crossfade_seconds)
+        return crossfade_join(wavs, self.codec.sample_rate, self.crossfade(opts))
 
     def finish(self, wav: torch.Tensor, opts: SynthesisOptions) -> torch.Tensor:
-        return trim_silence(wav, self.codec.sample_rate) if opts.remove_silence else wav
+        return trim_silence(wav, self.codec.sample_rate) if self.trims(opts) else wav

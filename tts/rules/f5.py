@@ -180,7 +180,7 @@ class F5Rules(Rules):
 
     def prepare_reference(self, wav: torch.Tensor, sample_rate: int, ref_text: str | None,
                           opts: SynthesisOptions, transcribe: Transcriber) -> Reference:
-        clip, rate = clip_reference(wav, sample_rate, opts.max_ref_seconds)
+        clip, rate = clip_reference(wav, sample_rate, self.ref_limit(opts))
         seconds = clip.shape[0] / rate
         if seconds - _TAIL_MS / 1000 < MIN_REF_SECONDS:
             raise AudioError(f"the reference holds {max(0.0, seconds - _TAIL_MS / 1000):.2f} s of sound once its "
@@ -216,7 +216,7 @@ class F5Rules(Rules):
         if opts.duration is not None and len(chunks) > 1:  # the total shared out by bytes, seams included
             ref_seconds = ref.frames * hop / sr
             weights = [utf8_len(c) for c in chunks]
-            share = opts.duration - ref_seconds + opts.crossfade_seconds * (len(chunks) - 1)
+            share = opts.duration - ref_seconds + self.crossfade(opts) * (len(chunks) - 1)
             fixed = [ref_seconds + share * w / sum(weights) for w in weights]
         pieces = []
         for j, (chunk, total) in enumerate(zip(chunks, fixed)):
@@ -251,7 +251,7 @@ class F5Rules(Rules):
         return [wav / ref.gain if ref.gain != 1.0 else wav for wav, (ref, _) in zip(wavs, batch)]
 
     def join(self, wavs: list[torch.Tensor], opts: SynthesisOptions) -> torch.Tensor:
-        return wavs[0] if len(wavs) == 1 else crossfade(wavs, self.codec.sample_rate, opts.crossfade_seconds)
+        return wavs[0] if len(wavs) == 1 else crossfade(wavs, self.codec.sample_rate, self.crossfade(opts))
 
     def finish(self, wav: torch.Tensor, opts: SynthesisOptions) -> torch.Tensor:
-        return remove_long_silences(wav, self.codec.sample_rate) if opts.remove_silence else wav
+        return remove_long_silences(wav, self.codec.sample_rate) if self.trims(opts) else wav
