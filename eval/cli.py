@@ -1,4 +1,5 @@
-"""`python -m eval tts|codec|speed ...`: each run writes `report.json` and `report.md` into `--out`."""
+"""`python -m eval tts|codec|speed ...`: each run writes `report.json` and `report.md` into `--out`;
+`python -m eval durations` prints its table (eval/durations.py)."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,8 @@ from codec.audio import AudioError, load_audio
 
 from .asr import ASR_BACKENDS, ASRError, load_asr
 from .codec_eval import ManifestItem, decoded_path, read_manifest, reconstruct, run_codec_eval
+from .durations import add_arguments as add_duration_arguments
+from .durations import run_durations
 from .generate import generate_test_set, output_path
 from .protocol import (DEFAULT_PAIR_LIST, F5_LIST_SOURCE, PROMPT_RANGE_S, TARGET_RANGE_S, build_cross_sentence_pairs,
                        read_librispeech, read_pair_list, sha256_of, write_pair_list)
@@ -276,11 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--repeats", type=int, default=3, help="timed calls per point (median reported)")
     _synthesis_args(s)
     _common(s)
+
+    d = sub.add_parser("durations", help="duration rules against real speech lengths (text and durations only)")
+    add_duration_arguments(d)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "durations":  # prints its table; --out is optional
+        try:
+            return run_durations(args)
+        except (ValueError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     run = {"tts": run_tts, "codec": run_codec, "speed": run_speed}[args.command]
     try:
         report = run(args)

@@ -1,0 +1,186 @@
+"""`python -m eval durations`: the duration rules of `tts/duration.py` side by side on real speech.
+
+Protocol: each pair is a prompt (its transcript and length) and a target of the same speaker (its text and
+real length); a rule predicts the target's frames from the prompt's (`rule.frames`, at WavCube's 50 Hz), and
+the error is |predicted − real| / real seconds. Lengths are whole-file durations, as the pair list gives
+them (leading and trailing silence included). Three sets:
+
+- `librispeech-pc`: F5-TTS's LibriSpeech-PC test-clean cross-sentence list (1127 pairs, `../shared/eval`).
+  Its prompts were chosen to match their target's UTF-8 bytes per second (for 92 % of the targets, the
+  prompt is the one of its speaker's prompts in the list whose bytes per second are closest), so the
+  byte rule is near exact on it by construction, not because bytes measure speech best.
+- `librispeech-pc-all`: every same-speaker pair of the same utterances whose prompt lies in the protocol's
+  prompt range and target in its target range (`eval.protocol`), with no such matching: the unbiased view.
+- `realspeech`: every ordered pair of two utterances of one speaker in one corpus subset of
+  `../shared/testdata/realspeech` (LibriSpeech, VCTK, LJSpeech; transcripts as the manifest gives them).
+
+Rules read the texts as a model would be given them: `bytes` both as written and normalised (F5-TTS models
+read text as written, cubetts models normalised), the others normalise first themselves. None of these
+sets may be used to fit a rule: `recipes/fit_duration.py` fits on training speech only.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tts.duration import (RULES, WEIGHTS_FILE, ByteRule, DurationRule, FittedRule, learned_rule, normalized,
+                          read_weights)
+
+from .protocol import DEFAULT_PAIR_LIST, PROMPT_RANGE_S, TARGET_RANGE_S
+
+FRAME_RATE = 50.0  # WavCube's latent rate: the frames a cubetts model is given
+OFF_BY = 0.25  # the table's "pairs > 25 % off"
+_TESTDATA = Path(os.environ.get("CUBETTS_TESTDATA", Path(__file__).resolve().parents[2] / "shared" / "testdata"))
+DEFAULT_REALSPEECH = _TESTDATA / "realspeech"
+SETS = ("librispeech-pc", "librispeech-pc-all", "realspeech")
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """One utterance as the benchmark needs it: id, transcript, length in seconds."""
+
+    id: str
+    text: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DurationPair:
+    prompt: Spoken
+    target: Spoken
+
+
+def read_pair_durations(path: str | os.PathLike = DEFAULT_PAIR_LIST) -> list[DurationPair]:
+    """An F5-TTS-format list (`ref_id ref_dur ref_text gen_id gen_dur gen_text`, tab-separated) as prompt and
+    target texts and lengths; unlike `eval.protocol.read_pair_list` it needs no audio."""
+    pairs = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 6:
+            raise ValueError(f"{path}:{n}: expected 6 tab-separated fields, got {len(fields)}")
+        ref_id, ref_dur, ref_text, gen_id, gen_dur, gen_text = fields
+        pairs.append(DurationPair(Spoken(ref_id, ref_text, float(ref_dur)), Spoken(gen_id, gen_text, float(gen_dur))))
+    if not pairs:
+        raise ValueError(f"{path}: no pairs")
+    return pairs
+
+
+def all_speaker_pairs(pairs: Sequence[DurationPair], prompt_range: tuple[float, float] = PROMPT_RANGE_S,
+                      target_range: tuple[float, float] = TARGET_RANGE_S) -> list[DurationPair]:
+    """Every same-speaker pair of the utterances in `pairs` (speaker = the id's leading field) with the prompt
+    in `prompt_range` and the target in `target_range` seconds, in a fixed order."""
+    spoken = {u.id: u for p in pairs for u in (p.prompt, p.target)}
+    by_speaker: dict[str, list[Spoken]] = defaultdict(list)
+    for u in sorted(spoken.values(), key=lambda u: u.id):
+        by_speaker[u.id.split("-")[0]].append(u)
+    return [DurationPair(p, t) for utts in by_speaker.values() for p in utts for t in utts
+            if p.id != t.id and prompt_range[0] <= p.seconds <= prompt_range[1]
+            and target_range[0] <= t.seconds <= target_range[1]]
+
+
+def realspeech_pairs(folder: str | os.PathLike = DEFAULT_REALSPEECH) -> list[DurationPair]:
+    """Every ordered pair of two utterances of one speaker within one subset of a realspeech folder
+    (`manifest.tsv`: id, transcript, duration_s, speaker, subset)."""
+    manifest = Path(folder) / "manifest.tsv"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"no manifest.tsv in {folder} (the realspeech test data; pass --realspeech)")
+    with manifest.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    groups: dict[tuple[str, str], list[Spoken]] = defaultdict(list)
+    for r in rows:
+        groups[(r["subset"], r["speaker"])].append(Spoken(r["id"], r["transcript"], float(r["duration_s"])))
+    return [DurationPair(p, t) for utts in groups.values() for p in utts for t in utts if p.id != t.id]
+
+
+def errors(rule: DurationRule, pairs: Sequence[DurationPair], text: Callable[[str], str] = str,
+           frame_rate: float = FRAME_RATE) -> list[float]:
+    """|predicted − real| / real target seconds for each pair; `text` maps each text before the rule reads it."""
+    out = []
+    for pair in pairs:
+        frames = rule.frames(text(pair.prompt.text), round(pair.prompt.seconds * frame_rate), text(pair.target.text),
+                             1.0, frame_rate)
+        out.append(abs(frames / frame_rate - pair.target.seconds) / pair.target.seconds)
+    return out
+
+
+def summary(errs: Sequence[float]) -> dict[str, float]:
+    return {"median": statistics.median(errs), "mean": statistics.fmean(errs),
+            "off_25": sum(e > OFF_BY for e in errs) / len(errs)}
+
+
+def rows_for(names: Sequence[str], weights: str | os.PathLike | None) -> list[tuple[str, str, DurationRule, Callable]]:
+    """(rule, text form, rule object, text map) for each row of the table; `bytes` gets two rows."""
+    record = read_weights(weights) if weights and {"fitted", "learned"} & set(names) else None
+    rows: list[tuple[str, str, DurationRule, Callable[[str], str]]] = []
+    for name in names:
+        if name == "bytes":
+            rows += [("bytes", "as written", ByteRule(), str), ("bytes", "normalised", ByteRule(), normalized)]
+        elif record is not None and name in ("fitted", "learned"):
+            rule = FittedRule.from_record(record["fitted"]) if name == "fitted" else learned_rule(record)
+            rows.append((name, "normalised", rule, str))
+        else:
+            rows.append((name, "normalised", RULES[name](), str))
+    return rows
+
+
+def benchmark(sets: dict[str, list[DurationPair]], names: Sequence[str] = tuple(RULES),
+              weights: str | os.PathLike | None = None) -> dict[str, list[dict]]:
+    """Set name → one row per rule: rule, text, median, mean, off_25 (fractions) and the pair count."""
+    rows = rows_for(names, weights)
+    return {set_name: [{"rule": rule_name, "text": form, "pairs": len(pairs), **summary(errors(rule, pairs, fn))}
+                       for rule_name, form, rule, fn in rows]
+            for set_name, pairs in sets.items()}
+
+
+def markdown(results: dict[str, list[dict]]) -> str:
+    lines = []
+    for set_name, rows in results.items():
+        n = rows[0]["pairs"] if rows else 0
+        lines += [f"{set_name} ({n} pairs)", "", "| rule | text | median error | mean error | pairs > 25 % off |",
+                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['rule']} | {r['text']} | {100 * r['median']:.1f} % | {100 * r['mean']:.1f} % | "
+                  f"{100 * r['off_25']:.1f} % |" for r in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pairs", default=str(DEFAULT_PAIR_LIST), help="F5-TTS-format pair list (default %(default)s)")
+    p.add_argument("--realspeech", default=str(DEFAULT_REALSPEECH),
+                   help="realspeech folder with manifest.tsv (default %(default)s)")
+    p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="which pair sets (default: all)")
+    p.add_argument("--rules", nargs="+", choices=list(RULES), default=list(RULES), help="which rules (default: all)")
+    p.add_argument("--weights", help=f"fitted/learned weights to use instead of {WEIGHTS_FILE.name} "
+                                     "(a python -m recipes.fit_duration output)")
+    p.add_argument("--out", help="also write durations.json and durations.md into this folder")
+
+
+def run_durations(args: argparse.Namespace) -> int:
+    sets: dict[str, list[DurationPair]] = {}
+    if {"librispeech-pc", "librispeech-pc-all"} & set(args.sets):
+        listed = read_pair_durations(args.pairs)
+        if "librispeech-pc" in args.sets:
+            sets["librispeech-pc"] = listed
+        if "librispeech-pc-all" in args.sets:
+            sets["librispeech-pc-all"] = all_speaker_pairs(listed)
+    if "realspeech" in args.sets:
+        sets["realspeech"] = realspeech_pairs(args.realspeech)
+    results = benchmark(sets, args.rules, args.weights)
+    table = markdown(results)
+    print(table)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "durations.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        (out / "durations.md").write_text(table, encoding="utf-8")
+        print(f"wrote {out / 'durations.json'} and {out / 'durations.md'}")
+    return 0
