@@ -3,11 +3,16 @@
 Also reads the released WavCube Lightning checkpoints."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import tempfile
+import types
+import typing
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Callable
+from typing import TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -17,7 +22,8 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 # Files are created with the permissions the user's umask gives, as open() would; mkstemp alone
-# gives 0600. Read once: os.umask can only be read by setting it, which is not thread-safe later.
+# gives 0600. os.umask can only be read by setting it, which is not thread-safe later: read here, at import,
+# for systems without /proc (`current_umask`).
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -42,19 +48,168 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, of an unknown format, or does not match its config."""
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
-    """Call `write(tmp_path)` then rename onto `path`, so a failure never leaves a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
+class ConfigError(CheckpointError, ValueError):
+    """A config whose field is missing, unknown, of the wrong type or out of range; the message names the file
+    (where known) and the field. A CheckpointError for the loaders, a ValueError for everyone else."""
+
+
+T = TypeVar("T")
+
+
+def config_from_dict(cls: type[T], data: object, where: str = "", optional: Collection[str] = ()) -> T:
+    """Build the config dataclass `cls` from JSON data, checking every field against its type hint.
+
+    Nested dataclasses are built the same way; a list becomes a tuple where a tuple is wanted; an int is taken
+    where a float is wanted (not the reverse: 4.0 is not an int), a bool is not a number, and "2" is not one.
+    Unknown fields and missing ones are refused, except fields named in `optional` (dotted, e.g.
+    "dit.rotary_heads": fields added after older files were written), which take their default. Ranges are the
+    dataclasses' own `__post_init__` checks. Any problem raises ConfigError naming `where` and the field."""
+    prefix = f"{where}: " if where else ""
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        write(tmp)
+        return _build(cls, data, "", frozenset(optional))
+    except ConfigError as err:
+        raise ConfigError(prefix + str(err)) from None
+
+
+def check_at_least(config: object, minimum: float, *names: str) -> None:
+    """For a config's `__post_init__`: ValueError naming the first of the fields `names` below `minimum`."""
+    for name in names:
+        value = getattr(config, name)
+        if not value >= minimum:  # `not >=`: NaN fails too
+            raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+
+
+def _build(cls: type[T], data: object, path: str, optional: frozenset[str]) -> T:
+    if isinstance(data, cls):
+        return data
+    name = path.rstrip(".") or cls.__name__
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name} must be an object of fields, got {_shown(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown field {path}{unknown[0]} (the fields of {name}: {', '.join(fields)})")
+    missing = [k for k in fields if k not in data and path + k not in optional]
+    if missing:
+        raise ConfigError(f"missing field {path}{missing[0]}")
+    values = {k: _value(hints[k], v, path + k, optional) for k, v in data.items()}
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as err:  # the dataclass's own range checks
+        raise ConfigError(f"{name}: {err}") from None
+
+
+def _value(hint: object, value: object, path: str, optional: frozenset[str]) -> object:
+    """`value` checked against the type `hint` (and converted: list → tuple, int → float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _value(option, value, path, optional)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path} must be one of {_expected(hint)}, "
+                                                             f"got {_shown(value)}")
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _build(hint, value, path + ".", optional)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path} must be a list, got {_shown(value)}")
+        kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(kinds) != len(value):
+            raise ConfigError(f"{path} must hold {len(kinds)} values, got {_shown(value)}")
+        return tuple(_value(k, v, f"{path}[{i}]", optional) for i, (k, v) in enumerate(zip(kinds, value)))
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} must be a list, got {_shown(value)}")
+        return [_value(args[0], v, f"{path}[{i}]", optional) for i, v in enumerate(value)] if args else value
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{path} must be an object, got {_shown(value)}")
+        return value
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{path} must be one of {', '.join(map(repr, args))}, got {_shown(value)}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, got {_shown(value)}")
+        return value
+    if hint is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{path} must be a whole number, got {_shown(value)}")
+        return value
+    if hint is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise ConfigError(f"{path} must be a finite number, got {_shown(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} must be a string, got {_shown(value)}")
+        return value
+    raise ConfigError(f"{path}: cannot check a field of type {_expected(hint)}")  # a config type to add above
+
+
+def _expected(hint: object) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, (str, list, dict)) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class WriteError(OSError):
+    """Writing a file failed (disk full, permission, ...): says which file and why, in one line."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+def current_umask() -> int:
+    """The process's umask now, read from /proc without setting it (thread-safe); the umask at import where
+    /proc does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _UMASK
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object] | bytes) -> None:
+    """Write `path` as a unit: `write(tmp_path)` (or the bytes given) into a temporary file beside it, then a
+    rename, so a failure never leaves a partial file. The file gets the mode the umask gives, set after
+    `write` (safetensors' `save_file` resets it). An OSError (a full disk) becomes a `WriteError` naming `path`;
+    bytes are written by Python, so every disk error is one, where a C writer (libsndfile, torch's zip
+    writer) raises its own vaguer error."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    except OSError as err:
+        raise WriteError(err.errno, err.strerror or str(err), str(path)) from err
+    try:
+        if isinstance(write, bytes):
+            with os.fdopen(fd, "wb") as f:
+                f.write(write)
+        else:
+            os.close(fd)
+            write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, WriteError):
+            raise WriteError(err.errno, err.strerror or str(err), str(path)) from err
         raise
 
 

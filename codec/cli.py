@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from pathlib import Path
@@ -16,22 +17,56 @@ from .interface import codec_subfolder
 from .model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER, MODEL_TYPE, WavCube, WavCubeConfig
 
 
+# What `encode` writes: a torch file {"latent": (N, D), "sample_rate", "frame_rate", "source"}.
+LATENT_SUFFIX = ".pt"
+
+
 class UsageError(ValueError):
     """Bad paths or file contents given on the command line."""
 
 
 def pairs(src: Path, dst: Path, suffixes: tuple[str, ...], out_suffix: str) -> list[tuple[Path, Path]]:
-    """(input, output) paths: one file → `dst`, or every matching file under a directory → mirrored under `dst`."""
+    """(input, output) paths: one file → `dst`, or every matching file under a directory → mirrored under `dst`.
+    Refused (UsageError), before any work: an output that is one of the inputs, and two inputs that would be
+    written to one output (`a.wav` and `a.flac` both → `a.pt`)."""
     if src.is_file():
         if dst.is_dir():
             raise UsageError(f"{dst} is a directory; give an output file for the single input {src}")
-        return [(src, dst)]
-    if not src.is_dir():
+        jobs = [(src, dst)]
+    elif not src.is_dir():
         raise UsageError(f"input not found: {src}")
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-    if not files:
-        raise UsageError(f"no {'/'.join(suffixes)} files under {src}")
-    return [(f, (dst / f.relative_to(src)).with_suffix(out_suffix)) for f in files]
+    else:
+        if dst.exists() and not dst.is_dir():
+            raise UsageError(f"{dst} is a file; give an output directory for the input directory {src}")
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        if not files:
+            raise UsageError(f"no {'/'.join(suffixes)} files under {src}")
+        jobs = [(f, (dst / f.relative_to(src)).with_suffix(out_suffix)) for f in files]
+    check_outputs(jobs)
+    return jobs
+
+
+def check_outputs(jobs: list[tuple[Path, Path]]) -> None:
+    """UsageError, naming both files, when an output is one of the inputs (by path, link or hard link) or when
+    two inputs would be written to one output."""
+    def identity(path: Path) -> tuple[int, int] | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    inputs = {key: src for src, _ in jobs if (key := identity(src)) is not None}
+    input_paths = {src.resolve(): src for src, _ in jobs}
+    outputs: dict[Path, Path] = {}
+    for src, dst in jobs:
+        same = input_paths.get(dst.resolve()) or inputs.get(identity(dst) or (-1, -1))
+        if same is not None:
+            raise UsageError(f"the output {dst} is the input {same}: refusing to write over an input")
+        first = outputs.setdefault(dst.resolve(), src)
+        if first != src:
+            raise UsageError(f"two inputs would be written to one output {dst}: {first} and {src}; "
+                             f"rename one of them")
 
 
 def read_latent(path: Path, latent_dim: int) -> torch.Tensor:
@@ -62,18 +97,24 @@ def load_codec(args: argparse.Namespace) -> WavCube:
 
 
 def run_encode(args: argparse.Namespace) -> None:
-    jobs = pairs(Path(args.input), Path(args.output), AUDIO_SUFFIXES, ".pt")
+    jobs = pairs(Path(args.input), Path(args.output), AUDIO_SUFFIXES, LATENT_SUFFIX)
+    for _, dst in jobs:
+        if dst.suffix.lower() != LATENT_SUFFIX:
+            raise UsageError(f"cannot write a latent as {dst.suffix or '(no suffix)'!r} ({dst.name}); "
+                             f"name the output file with {LATENT_SUFFIX}")
     codec = load_codec(args)
     for src, dst in tqdm(jobs, desc="encode", unit="file", disable=len(jobs) == 1):
         wav, sr = load_audio(src)
         latent, _ = codec.encode(wav, sr)
         record = {"latent": latent[0].cpu(), "sample_rate": codec.sample_rate, "frame_rate": codec.frame_rate,
                   "source": src.name}
-        atomic_write(dst, lambda tmp: torch.save(record, tmp))
+        encoded = io.BytesIO()  # written by atomic_write: a full disk is one error naming the file
+        torch.save(record, encoded)
+        atomic_write(dst, encoded.getvalue())
 
 
 def run_decode(args: argparse.Namespace) -> None:
-    jobs = pairs(Path(args.input), Path(args.output), (".pt",), ".wav")
+    jobs = pairs(Path(args.input), Path(args.output), (LATENT_SUFFIX,), ".wav")
     for _, dst in jobs:
         check_output_path(dst)
     codec = load_codec(args)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checkpoint import check_at_least
 from .istft import ISTFTHead
 from .masks import length_mask
 from .transformer import Transformer
@@ -36,6 +37,19 @@ class DecoderConfig:
     n_fft: int = 640
     hop_length: int = 160
     rope_theta: float = 10000.0
+
+    def __post_init__(self):
+        check_at_least(self, 1, "latent_dim", "d_model", "heads", "ffn", "layers", "n_mels", "upsample_stride",
+                       "vocoder_dim", "vocoder_heads", "vocoder_ffn", "vocoder_layers", "hop_length")
+        check_at_least(self, self.upsample_stride, "upsample_kernel")  # the upsampler trims kernel - stride
+        check_at_least(self, self.hop_length, "n_fft")
+        check_at_least(self, 1e-9, "rope_theta")
+        for dim, heads in (("d_model", "heads"), ("vocoder_dim", "vocoder_heads")):
+            if getattr(self, dim) % (2 * getattr(self, heads)):  # rotary positions rotate pairs of channels
+                raise ValueError(f"{dim} ({getattr(self, dim)}) must be an even multiple of {heads} "
+                                 f"({getattr(self, heads)})")
+        if min(self.vocoder_window) < 0:
+            raise ValueError(f"vocoder_window must hold two frame counts >= 0, got {self.vocoder_window}")
 
     @classmethod
     def base(cls) -> "DecoderConfig":

@@ -17,6 +17,7 @@ from torch import nn
 from transformers import WavLMConfig, WavLMModel
 from transformers.models.wavlm.modeling_wavlm import WavLMEncoderLayer, WavLMEncoderLayerStableLayerNorm
 
+from .checkpoint import check_at_least
 from .masks import length_mask
 
 
@@ -32,6 +33,9 @@ class EncoderConfig:
     latent_dim: int = 128
     # WavLM-Large was pre-trained on utterance-normalised audio (zero mean, unit variance).
     normalize_input: bool = True
+
+    def __post_init__(self):
+        check_at_least(self, 1, "layers", "latent_dim")
 
     @classmethod
     def base(cls) -> "EncoderConfig":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,8 @@ import torchaudio.functional as AF
 import yaml
 from torch import nn
 
-from .audio import checked_latent, prepare_clips
-from .checkpoint import CheckpointError, fetch
+from .audio import MIN_SAMPLE_RATE, checked_latent, prepare_clips
+from .checkpoint import CheckpointError, check_at_least, config_from_dict, fetch
 from .masks import length_mask
 from .spec import CodecSpec
 
@@ -36,6 +36,15 @@ class MelConfig:
     win_length: int = 1024
     hop_length: int = 256
     floor: float = 1e-5  # F5-TTS clamps here before the log; vocos's own feature extractor uses 1e-7
+
+    def __post_init__(self):
+        check_at_least(self, MIN_SAMPLE_RATE, "sample_rate")
+        check_at_least(self, 1, "n_mels", "hop_length")
+        check_at_least(self, 2, "n_fft")
+        check_at_least(self, self.hop_length, "win_length")
+        if self.win_length > self.n_fft or not self.floor > 0:
+            raise ValueError(f"win_length ({self.win_length}) must be at most n_fft ({self.n_fft}) and floor "
+                             f"positive (got {self.floor})")
 
 
 class VocosVocoder(nn.Module):
@@ -212,10 +221,10 @@ def _mel_config(hparams: dict, root: Path) -> MelConfig:
     if args.get("padding", "center") != "center":
         raise CheckpointError(f"{root / VOCOS_CONFIG}: the Vocos was trained on {args['padding']!r}-padded mels; "
                               f"MelCodec computes centred ones (padding 'center')")
-    default = MelConfig()
-    n_fft = args.get("n_fft", default.n_fft)
-    config = MelConfig(sample_rate=args.get("sample_rate", default.sample_rate), n_mels=args.get("n_mels", default.n_mels),
-                       n_fft=n_fft, win_length=n_fft, hop_length=args.get("hop_length", default.hop_length))
+    # Vocos's own defaults for the fields its file leaves out are ours; every field is checked.
+    fields = {k: args[k] for k in ("sample_rate", "n_mels", "n_fft", "hop_length") if k in args}
+    fields["win_length"] = fields.get("n_fft", MelConfig.n_fft)
+    config = config_from_dict(MelConfig, {**asdict(MelConfig()), **fields}, str(root / VOCOS_CONFIG))
     channels = (hparams.get("backbone") or {}).get("init_args", {}).get("input_channels")
     if channels != config.n_mels:
         raise CheckpointError(f"{root / VOCOS_CONFIG}: backbone input_channels {channels} != n_mels {config.n_mels}")

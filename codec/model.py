@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from . import windows
-from .audio import checked_latent, prepare_clips
-from .checkpoint import (WEIGHTS_NAME, CheckpointError, convert_released_state_dict, load_strict, read_model_config,
-                         read_released, read_safetensors, resolve, save_model)
+from .audio import MIN_SAMPLE_RATE, checked_latent, prepare_clips
+from .checkpoint import (CONFIG_NAME, WEIGHTS_NAME, config_from_dict, convert_released_state_dict, load_strict,
+                         read_model_config, read_released, read_safetensors, resolve, save_model)
 from .decoder import DecoderConfig, WavCubeDecoder
 from .encoder import EncoderConfig, WavCubeEncoder, normalize_clips
 from .spec import CodecSpec
@@ -45,15 +45,17 @@ class WavCubeConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def __post_init__(self):
+        if self.sample_rate < MIN_SAMPLE_RATE:
+            raise ValueError(f"sample_rate must be at least {MIN_SAMPLE_RATE}, got {self.sample_rate}")
+        if self.encoder.latent_dim != self.decoder.latent_dim:
+            raise ValueError(f"encoder.latent_dim ({self.encoder.latent_dim}) and decoder.latent_dim "
+                             f"({self.decoder.latent_dim}) differ")
+
     @classmethod
-    def from_dict(cls, d: dict) -> "WavCubeConfig":
-        try:
-            dec = dict(d["decoder"])
-            dec["vocoder_window"] = tuple(dec["vocoder_window"])
-            return cls(encoder=EncoderConfig(**d["encoder"]), decoder=DecoderConfig(**dec),
-                       sample_rate=d["sample_rate"])
-        except (KeyError, TypeError, ValueError) as err:  # a missing, unknown or malformed field
-            raise CheckpointError(f"malformed codec config: {type(err).__name__}: {err}") from None
+    def from_dict(cls, d: dict, where: str = "codec config") -> "WavCubeConfig":
+        """Every field checked (`config_from_dict`); ConfigError names `where` and the field."""
+        return config_from_dict(cls, d, where)
 
 
 class WavCube(nn.Module):
@@ -184,10 +186,7 @@ class WavCube(nn.Module):
         if path.is_dir():
             saved = read_model_config(path, MODEL_TYPE, "codec checkpoint")
             if config is None:
-                try:
-                    config = WavCubeConfig.from_dict(saved)
-                except CheckpointError as err:
-                    raise CheckpointError(f"codec checkpoint file {path / 'config.json'} is broken: {err}") from None
+                config = WavCubeConfig.from_dict(saved, f"codec checkpoint file {path / CONFIG_NAME} is broken")
             model = cls(config)
             state = read_safetensors(path / WEIGHTS_NAME, "codec checkpoint", device)
         else:  # read before building: a broken file is reported without first building a 300M-parameter model

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .checkpoint import check_at_least, config_from_dict
+
 CODEC_KINDS = ("wavcube", "mel")
 
 
@@ -22,10 +24,14 @@ class CodecSpec:
     def __post_init__(self):
         if self.kind not in CODEC_KINDS:
             raise ValueError(f"unknown codec kind {self.kind!r}; choose one of {CODEC_KINDS}")
+        check_at_least(self, 1, "latent_dim")
+        if not 0 < self.frame_rate < float("inf"):
+            raise ValueError(f"frame_rate must be a positive number of frames per second, got {self.frame_rate!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CodecSpec":
-        return cls(**d)
+    def from_dict(cls, d: dict, where: str = "codec record") -> "CodecSpec":
+        """Every field checked (`config_from_dict`); ConfigError names `where` and the field."""
+        return config_from_dict(cls, d, where)

@@ -5,11 +5,13 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
 from codec.audio import OUTPUT_FORMATS, AudioError, check_output_path, save_audio
 from codec.checkpoint import CheckpointError
+from codec.cli import check_outputs
 from codec.device import pick_device
 from codec.interface import codec_subfolder
 from codec.model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER
@@ -46,6 +48,7 @@ def run_synth(args: argparse.Namespace) -> None:
 
     options = options_from_args(args)  # before loading models: bad options or output name fail fast
     check_output_path(args.out)
+    check_outputs([(Path(args.ref), Path(args.out))])  # never write over the reference
     subfolder = codec_subfolder(args.codec, args.codec_subfolder) if args.codec else None
     tts = Synthesizer.from_pretrained(args.model, args.codec, pick_device(args.device), args.asr_model,
                                       options, subfolder=subfolder)

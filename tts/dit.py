@@ -44,6 +44,15 @@ class DiTConfig:
     text_layout: str = "filler"
 
     def __post_init__(self):
+        for name in ("latent_dim", "dim", "depth", "heads", "ff_mult", "text_dim", "text_vocab_size",
+                     "conv_pos_kernel"):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.dim % (2 * self.heads):  # rotary positions turn pairs of each head's channels
+            raise ValueError(f"dim ({self.dim}) must split into heads ({self.heads}) of even size")
+        if self.conv_layers < 0 or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"conv_layers must be at least 0 (got {self.conv_layers}) and dropout in [0, 1) "
+                             f"(got {self.dropout})")
         if self.text_layout not in TEXT_LAYOUTS:
             raise ValueError(f"unknown text_layout {self.text_layout!r}; choose one of {TEXT_LAYOUTS}")
 
