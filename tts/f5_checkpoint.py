@@ -15,12 +15,15 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import torch
 
 from codec.checkpoint import WEIGHTS_NAME, CheckpointError, fetch, load_strict
 from codec.spec import CodecSpec
+
+from codec.rotary import rotary_frequencies
 
 from .dit import DiTConfig
 from .model import TTSConfig, TTSModel
@@ -29,26 +32,32 @@ from .text import read_vocab
 logger = logging.getLogger(__name__)
 
 # F5-TTS's DiT constructor defaults, for arguments an `arch` leaves out.
-F5_DIT_DEFAULTS = {"depth": 8, "heads": 8, "dim_head": 64, "dropout": 0.1, "ff_mult": 4, "mel_dim": 100,
+F5_DIT_DEFAULTS: dict[str, Any] = {"depth": 8, "heads": 8, "dim_head": 64, "dropout": 0.1, "ff_mult": 4, "mel_dim": 100,
                    "text_dim": None, "text_mask_padding": True, "conv_layers": 0, "qk_norm": None,
                    "pe_attn_head": None, "long_skip_connection": False,
                    "text_embedding_average_upsampling": False}
+# Its UNetT's (E2-TTS's backbone): the DiT's but for the long skip and text upsampling, plus the skips' type.
+F5_UNETT_DEFAULTS = {**{k: v for k, v in F5_DIT_DEFAULTS.items()
+                        if k not in ("long_skip_connection", "text_embedding_average_upsampling")},
+                     "skip_connect_type": "concat"}
+# An arch's "backbone" (F5-TTS's config `model.backbone`; default DiT) → (our DiTConfig.backbone, its defaults).
+_BACKBONES = {"DiT": ("dit", F5_DIT_DEFAULTS), "UNetT": ("unet", F5_UNETT_DEFAULTS)}
 # F5TTS_v1_Base's `arch` (its configs/F5TTS_v1_Base.yaml).
-F5_V1_BASE_ARCH = {"dim": 1024, "depth": 22, "heads": 16, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
+F5_V1_BASE_ARCH: dict[str, Any] = {"dim": 1024, "depth": 22, "heads": 16, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
                    "text_mask_padding": True, "qk_norm": None, "pe_attn_head": None}
 # F5TTS_Base (v0): no text padding mask, rotary positions on the first head only.
-F5_BASE_ARCH = {"dim": 1024, "depth": 22, "heads": 16, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
+F5_BASE_ARCH: dict[str, Any] = {"dim": 1024, "depth": 22, "heads": 16, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
                 "text_mask_padding": False, "qk_norm": None, "pe_attn_head": 1}
-F5_V1_SMALL_ARCH = {"dim": 768, "depth": 18, "heads": 12, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
+F5_V1_SMALL_ARCH: dict[str, Any] = {"dim": 768, "depth": 18, "heads": 12, "ff_mult": 2, "text_dim": 512, "conv_layers": 4,
                     "text_mask_padding": True, "qk_norm": None, "pe_attn_head": None}
 # E2TTS_Base: F5-TTS's flat U-Net transformer (UNetT).
-E2_BASE_ARCH = {"backbone": "UNetT", "dim": 1024, "depth": 24, "heads": 16, "ff_mult": 4, "text_mask_padding": False,
+E2_BASE_ARCH: dict[str, Any] = {"backbone": "UNetT", "dim": 1024, "depth": 24, "heads": 16, "ff_mult": 4, "text_mask_padding": False,
                 "pe_attn_head": 1}
 # Arguments that change speed or memory, not the function at batch 1 (attention masking is ours always).
 _NO_EFFECT = {"attn_backend", "attn_mask_enabled", "checkpoint_activations", "text_num_embeds"}
-# What our DiT computes; other values describe F5-TTS variants we do not implement.
-_REQUIRED = {"text_mask_padding": True, "qk_norm": None, "pe_attn_head": None, "long_skip_connection": False,
-             "text_embedding_average_upsampling": False}
+# What our backbones compute; other values describe F5-TTS variants we do not implement.
+_REQUIRED = {"qk_norm": None, "long_skip_connection": False, "text_embedding_average_upsampling": False,
+             "skip_connect_type": "concat"}
 MEL_CODEC = CodecSpec(kind="mel", source="charactr/vocos-mel-24khz", latent_dim=100, frame_rate=24000 / 256)
 
 # F5-TTS key (under `transformer.`) → ours (under `dit.`); `\1` carries a layer index.
@@ -67,31 +76,53 @@ _KEYS = [
     (r"transformer_blocks\.(\d+)\.ff\.ff\.2\.", r"blocks.\1.ff.3."),
     (r"norm_out\.linear\.", "out_modulation."),
     (r"proj_out\.", "out_proj."),
+    # UNetT: each layer is a list (skip projection, attention norm, attention, feed-forward norm, feed-forward).
+    (r"layers\.(\d+)\.0\.weight$", r"blocks.\1.skip.weight"),
+    (r"layers\.(\d+)\.1\.g$", r"blocks.\1.attn_norm.weight"),
+    (r"layers\.(\d+)\.2\.to_out\.0\.", r"blocks.\1.attn_out."),
+    (r"layers\.(\d+)\.3\.g$", r"blocks.\1.ff_norm.weight"),
+    (r"layers\.(\d+)\.4\.ff\.0\.0\.", r"blocks.\1.ff.0."),
+    (r"layers\.(\d+)\.4\.ff\.2\.", r"blocks.\1.ff.3."),
+    (r"norm_out\.g$", "out_norm.weight"),
 ]
-_QKV = re.compile(r"transformer_blocks\.(\d+)\.attn\.to_([qkv])\.(weight|bias)$")
-# Entries a loader drops: the EMA wrapper's counters, the mel front end's buffers, and the rotary
-# frequencies, which are a fixed function of the head size.
-_DROPPED = re.compile(r"^(initted|step|mel_spec\..*|transformer\.rotary_embed\.inv_freq)$")
+_QKV = re.compile(r"(?:transformer_blocks\.(\d+)\.attn|layers\.(\d+)\.2)\.to_([qkv])\.(weight|bias)$")
+# Entries a loader drops: the EMA wrapper's counters and the mel front end's buffers.
+_DROPPED = re.compile(r"^(initted|step|mel_spec\..*)$")
+# F5-TTS's rotary frequencies (x-transformers keeps them as a buffer, saved with the weights) and ours
+# (`DiTConfig.stored_rotary_freqs`), kept only where they differ from the computed ones (a float16 file).
+_F5_ROTARY = "transformer.rotary_embed.inv_freq"
+ROTARY_KEY = "dit.rotary_freqs.inv_freq"
 
 
-def dit_config(arch: dict | None, vocab_size: int) -> DiTConfig:
-    """F5-TTS's DiT constructor arguments (None: F5TTS_v1_Base) + its vocabulary size → our DiTConfig."""
+def dit_config(arch: dict | None, vocab_size: int, state: dict[str, torch.Tensor] | None = None) -> DiTConfig:
+    """F5-TTS's constructor arguments (None: F5TTS_v1_Base; "backbone": "UNetT" for E2-TTS's, else its DiT)
+    + its vocabulary size → our DiTConfig. `state`, the converted weights (`convert_state_dict`): where they
+    keep the checkpoint's own rotary frequencies, the config says so (`stored_rotary_freqs`)."""
     arch = dict(F5_V1_BASE_ARCH if arch is None else arch)
-    unknown = set(arch) - set(F5_DIT_DEFAULTS) - _NO_EFFECT - {"dim"}
+    name = arch.pop("backbone", "DiT")
+    if name not in _BACKBONES:
+        raise CheckpointError(f"F5-TTS backbone {name!r} is not supported; known: {sorted(_BACKBONES)}")
+    backbone, defaults = _BACKBONES[name]
+    unknown = set(arch) - set(defaults) - _NO_EFFECT - {"dim"}
     if unknown or "dim" not in arch:
-        raise CheckpointError(f"F5-TTS arch needs 'dim' and takes {sorted(set(F5_DIT_DEFAULTS) | _NO_EFFECT)}; "
+        raise CheckpointError(f"F5-TTS {name} arch needs 'dim' and takes {sorted(set(defaults) | _NO_EFFECT)}; "
                               f"got unknown {sorted(unknown)}" if unknown else "F5-TTS arch has no 'dim'")
-    a = {**F5_DIT_DEFAULTS, **arch}
+    a = {**defaults, **arch}
     for key, value in _REQUIRED.items():
-        if a[key] != value:
-            raise CheckpointError(f"F5-TTS arch {key}={a[key]!r} is not supported: only F5-TTS v1's "
-                                  f"{key}={value!r} is implemented")
+        if key in a and a[key] != value:
+            raise CheckpointError(f"F5-TTS arch {key}={a[key]!r} is not supported: only {key}={value!r} is "
+                                  f"implemented")
     if a["dim_head"] * a["heads"] != a["dim"]:
         raise CheckpointError(f"F5-TTS arch with dim_head {a['dim_head']} x heads {a['heads']} != dim {a['dim']} "
                               f"is not supported")
-    return DiTConfig(latent_dim=a["mel_dim"], dim=a["dim"], depth=a["depth"], heads=a["heads"], ff_mult=a["ff_mult"],
-                     text_dim=a["text_dim"] or a["mel_dim"], text_vocab_size=vocab_size + 1,
-                     conv_layers=a["conv_layers"], conv_pos_kernel=31, dropout=a["dropout"], text_layout="filler")
+    try:
+        return DiTConfig(latent_dim=a["mel_dim"], dim=a["dim"], depth=a["depth"], heads=a["heads"],
+                         ff_mult=a["ff_mult"], text_dim=a["text_dim"] or a["mel_dim"], text_vocab_size=vocab_size + 1,
+                         conv_layers=a["conv_layers"], conv_pos_kernel=31, dropout=a["dropout"], text_layout="filler",
+                         backbone=backbone, text_mask_padding=a["text_mask_padding"], rotary_heads=a["pe_attn_head"],
+                         stored_rotary_freqs=state is not None and ROTARY_KEY in state)
+    except ValueError as err:
+        raise CheckpointError(f"F5-TTS arch {arch} is not supported: {err}") from None
 
 
 def read_state_dict(checkpoint: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -116,16 +147,22 @@ def read_state_dict(checkpoint: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """F5-TTS CFM keys (`transformer.*`) → our `TTSModel` keys (`dit.*`); q, k, v fused into one."""
+    """F5-TTS CFM keys (`transformer.*`, its DiT's or UNetT's) → our `TTSModel` keys (`dit.*`); q, k, v fused
+    into one. The stored rotary frequencies are kept (as `ROTARY_KEY`) only where they are not the computed
+    ones: a float16 file holds rounded ones, which F5-TTS uses (then `dit_config(..., state)` records them)."""
     out: dict[str, torch.Tensor] = {}
     qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     unknown = []
     for key, value in state.items():
         if _DROPPED.match(key):
             continue
+        if key == _F5_ROTARY:
+            if not torch.equal(value.float(), rotary_frequencies(2 * value.numel())):
+                out[ROTARY_KEY] = value
+            continue
         name = key.removeprefix("transformer.")
         if (m := _QKV.match(name)) is not None:
-            qkv.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = value
+            qkv.setdefault((m.group(1) or m.group(2), m.group(4)), {})[m.group(3)] = value
             continue
         for pattern, ours in _KEYS:
             new, n = re.subn("^" + pattern, ours, name)
@@ -145,20 +182,55 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def infer_arch(state: dict[str, torch.Tensor]) -> list[dict]:
-    """The F5-TTS DiT `arch`s a (raw, `transformer.*`) state dict's shapes fit (heads of 64 channels, as every
-    release has): v1 and v0 share their shapes, so a DiT gives both."""
-    blocks = {int(m.group(1)) for k in state if (m := re.match(r"transformer\.transformer_blocks\.(\d+)\.", k))}
-    convs = {int(m.group(1)) for k in state if (m := re.match(r"transformer\.text_embed\.text_blocks\.(\d+)\.", k))}
-    try:
-        dim = state["transformer.input_embed.proj.weight"].shape[0]
-        text_dim = state["transformer.text_embed.text_embed.weight"].shape[1]
-        ff = state["transformer.transformer_blocks.0.ff.ff.0.0.weight"].shape[0]
-    except KeyError as err:
-        raise CheckpointError(f"not an F5-TTS DiT checkpoint this loader knows: no {err.args[0]}") from None
-    shapes = {"dim": dim, "depth": len(blocks), "heads": dim // 64, "ff_mult": ff // dim, "text_dim": text_dim,
-              "conv_layers": len(convs), "qk_norm": None}
-    return [{**shapes, "text_mask_padding": True, "pe_attn_head": None},
-            {**shapes, "text_mask_padding": False, "pe_attn_head": 1}]
+    """The F5-TTS `arch`s (constructor arguments, keyed as the release constants above) that a checkpoint's
+    tensors fit: `state` as `read_state_dict` gives it (`transformer.*`).
+
+    The backbone, sizes, text ConvNeXt blocks and qk-norm show in the keys and shapes; the head size in the
+    stored rotary frequencies (two channels each), else 64 as in every release. What leaves no trace in the
+    tensors is F5-TTS v1's or v0's choice of text padding mask and rotary heads: a DiT gives both, v1's first.
+    A UNetT gives E2-TTS's (every UNetT release). Raises CheckpointError for a state of neither backbone.
+    """
+    unet = any(k.startswith("transformer.layers.") for k in state)
+
+    def indices(prefix: str) -> set[int]:
+        return {int(m.group(1)) for k in state if (m := re.match(rf"transformer\.{prefix}\.(\d+)\.", k))}
+
+    def shape(key: str) -> torch.Size:
+        if f"transformer.{key}" not in state:
+            raise CheckpointError(f"not an F5-TTS checkpoint this loader knows: no transformer.{key}")
+        return state[f"transformer.{key}"].shape
+
+    layers = indices("layers" if unet else "transformer_blocks")
+    first = min(layers, default=0)
+    mel_dim, dim = shape("proj_out.weight")
+    text_dim = shape("text_embed.text_embed.weight")[1]
+    inner = shape(f"layers.{first}.2.to_q.weight" if unet else f"transformer_blocks.{first}.attn.to_q.weight")[0]
+    hidden = shape(f"layers.{first}.4.ff.0.0.weight" if unet else f"transformer_blocks.{first}.ff.ff.0.0.weight")[0]
+    rotary = state.get(_F5_ROTARY)
+    dim_head = 2 * rotary.numel() if rotary is not None else 64
+    if shape("input_embed.proj.weight") != (dim, 2 * mel_dim + text_dim) or inner % dim_head:
+        raise CheckpointError(f"not an F5-TTS checkpoint this loader knows: input projection "
+                              f"{tuple(shape('input_embed.proj.weight'))} for {mel_dim} mel bins and {text_dim} text "
+                              f"channels, attention width {inner} for heads of {dim_head}")
+    arch: dict = {"dim": dim, "depth": len(layers), "heads": inner // dim_head,
+                  "ff_mult": hidden // dim if hidden % dim == 0 else hidden / dim}
+    if dim_head != F5_DIT_DEFAULTS["dim_head"]:
+        arch["dim_head"] = dim_head
+    if mel_dim != F5_DIT_DEFAULTS["mel_dim"]:
+        arch["mel_dim"] = mel_dim
+    conv_layers = len(indices(r"text_embed\.text_blocks"))
+    qk_norm = "rms_norm" if any(".q_norm." in k for k in state) else None
+    if unet:  # E2-TTS's yaml names only what differs from the defaults
+        arch = {"backbone": "UNetT", **arch, "text_mask_padding": False, "pe_attn_head": 1}
+        arch.update({"text_dim": text_dim} if text_dim != mel_dim else {})
+        arch.update({"conv_layers": conv_layers} if conv_layers else {})
+        arch.update({"qk_norm": qk_norm} if qk_norm else {})
+        return [arch]
+    arch.update(text_dim=text_dim, conv_layers=conv_layers, qk_norm=qk_norm)
+    if "transformer.long_skip_connection.weight" in state:
+        arch["long_skip_connection"] = True
+    return [{**arch, "text_mask_padding": True, "pe_attn_head": None},
+            {**arch, "text_mask_padding": False, "pe_attn_head": 1}]
 
 
 def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike | Sequence[str],
@@ -179,7 +251,7 @@ def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike |
         raise CheckpointError(f"{checkpoint} embeds {rows.shape[0] - 1} text tokens but the vocabulary has "
                               f"{len(tokens)}: is it the vocab.txt of this checkpoint?")
     config = TTSConfig(dit=dit_config(arch, len(tokens)), tokenizer="f5", vocab=tuple(tokens), codec=MEL_CODEC,
-                       rules="f5", license=LICENSE)
+                       rules="f5", license=LICENSE, duration_rule="bytes")
     model = TTSModel(config)
     # Identity latent statistics: F5-TTS models work on the raw log-mel.
     state.update({k: v for k, v in model.state_dict().items() if k.startswith("latent_norm.")})

@@ -21,6 +21,7 @@ from codec.spec import CodecSpec
 from .dit import DiT, DiTConfig
 from .flow import integrate, random_span_mask, solver_steps, sway_timesteps
 from .latent_norm import LatentNorm
+from .duration import DEFAULT_RULE, LEGACY_RULE, get_rule
 from .rules import RULES
 from .text import build_tokenizer
 
@@ -44,12 +45,15 @@ class TTSConfig:
     # ours, "f5" for F5-TTS's models, which are only exact under F5-TTS's own inference rules.
     rules: str = "cubetts"
     license: str | None = None  # of the weights, shown to users (F5-TTS's releases: CC-BY-NC 4.0)
+    # How long to speak a text (tts/duration.py), for cubetts' rules: fitted on real speech (README, Durations).
+    duration_rule: str = DEFAULT_RULE
 
     def __post_init__(self):
         vocab = len(build_tokenizer(self.tokenizer, self.vocab).vocab)
         if self.dit.text_vocab_size != vocab:
             raise ValueError(f"dit.text_vocab_size is {self.dit.text_vocab_size} but the "
                              f"{self.tokenizer!r} tokenizer has {vocab} tokens")
+        get_rule(self.duration_rule)  # ValueError naming the known rules
         if self.rules not in RULES:
             raise ValueError(f"unknown synthesis rules {self.rules!r}; known: {sorted(RULES)}")
         if not 0.0 < self.span_range[0] <= self.span_range[1] <= 1.0:
@@ -80,16 +84,22 @@ class TTSConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TTSConfig":
-        d = dict(d)
-        d["dit"] = DiTConfig(**d["dit"])
-        d["span_range"] = tuple(d["span_range"])
-        d["codec"] = CodecSpec.from_dict(d["codec"]) if d.get("codec") else None
-        d["vocab"] = tuple(d["vocab"]) if d.get("vocab") is not None else None
-        if "rules" not in d and d.get("tokenizer") == "f5":
+        """Every field checked by type and range (`codec.checkpoint.config_from_dict`: ConfigError naming the
+        field); a missing field is an error, except those added after the first checkpoints were saved."""
+        from codec.checkpoint import config_from_dict
+
+        added_later = ("codec", "vocab", "rules", "license", "codec.mel_type", "dit.text_layout", "dit.backbone",
+                       "dit.text_mask_padding", "dit.rotary_heads", "dit.stored_rotary_freqs")
+        if isinstance(d, dict) and "rules" not in d and d.get("tokenizer") == "f5":
             # Saved before the rules were recorded: F5-TTS conversions were the only models with its tokenizer.
             logger.info("the TTS config records no synthesis rules (saved before they were recorded): F5-TTS's")
-            d["rules"] = "f5"
-        return cls(**d)
+            d = {**d, "rules": "f5"}
+        if isinstance(d, dict) and "duration_rule" not in d:
+            legacy = "letters" if d.get("tokenizer") == "char" else LEGACY_RULE
+            logger.info("the TTS config records no duration rule (saved before it was recorded): %r, as it was "
+                        "planned with then", legacy)
+            d = {**d, "duration_rule": legacy}
+        return config_from_dict(cls, d, optional=added_later)
 
 
 def check_codec_fits(config: TTSConfig, codec: Codec) -> None:

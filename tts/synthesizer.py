@@ -25,6 +25,7 @@ from codec import Codec, CheckpointError, load_codec, open_codec
 
 from . import graphs
 from .asr import DEFAULT_ASR_MODEL, WhisperTranscriber
+from .duration import get_rule
 from .loading import load_model
 from .model import TTSModel, check_codec_fits
 from .options import SynthesisOptions
@@ -73,7 +74,7 @@ class Synthesizer:
         self.model = model.eval()
         self.codec = codec.eval()
         self.tokenizer = build_tokenizer(model.config.tokenizer, model.config.vocab)
-        self.rules = RULES[model.config.rules](self.tokenizer, self.codec)
+        self.rules = RULES[model.config.rules](self.tokenizer, self.codec, get_rule(model.config.duration_rule))
         self.transcriber = transcriber or WhisperTranscriber(DEFAULT_ASR_MODEL, codec.device)
         self.options = options
         # On CUDA the DiT runs from CUDA graphs with bf16 weights (tts/graphs.py); False keeps the

@@ -190,3 +190,21 @@ def test_given_drops_decide_the_guidance_branches():
     assert loss(text, drop_audio=no, drop_text=yes) != loss(other1, drop_audio=no, drop_text=yes)
     # given drops override the probabilities
     assert loss(text, drop_audio=no, drop_text=no) != loss(text, drop_audio=yes, drop_text=no)
+
+
+def test_models_saved_before_the_rules_were_recorded_keep_the_rules_they_were_made_with(tiny_model, tmp_path,
+                                                                                          caplog):
+    tiny_model.save_pretrained(tmp_path)
+    meta = json.loads((tmp_path / "config.json").read_text())
+    assert meta["config"]["rules"] == "cubetts" and meta["config"]["duration_rule"] == "fitted"
+    for field in ("rules", "duration_rule", "license"):
+        del meta["config"][field]
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with caplog.at_level("INFO"):
+        old = TTSModel.from_pretrained(tmp_path)
+    assert (old.config.rules, old.config.duration_rule) == ("cubetts", "phones")
+    assert "no duration rule" in caplog.text
+    with pytest.raises(ValueError, match="unknown synthesis rules"):
+        TTSConfig.tiny(rules="f6")
+    with pytest.raises(ValueError, match="fitted"):
+        TTSConfig.tiny(duration_rule="bytez")

@@ -6,6 +6,7 @@ import torch
 
 from codec import AudioError, load_audio
 from tts import Synthesizer, SynthesisOptions, TextError
+from tts.duration import DEFAULT_RULE, get_rule
 from tts.splice import cut_at_pause, frame_db
 
 from .conftest import speechlike
@@ -83,13 +84,15 @@ def test_progress_reports_each_batch_of_pieces(tts, ref):
     assert total > 1 and calls == [(i, total) for i in range(1, total + 1)]
 
 
-def test_duration_follows_phones_speed_and_override(tts, ref):
+def test_duration_follows_the_models_rule_speed_and_override(tts, ref):
     r = tts.prepare_reference(ref, SR, REF_TEXT, OPTS)
     text = tts.tokenizer.normalize("Seven short words are spoken right here.")  # plan takes normalised text
     (piece,) = tts.plan(0, text, r, OPTS)
-    units = tts.tokenizer.count_units(tts.tokenizer.tokenize(text))
     new = piece.length - r.frames  # frames after the prompt
-    assert new == round(r.latent.shape[0] * units / r.units)
+    rule = get_rule(tts.model.config.duration_rule)
+    assert tts.model.config.duration_rule == DEFAULT_RULE
+    assert new == rule.frames(r.text, r.frames, text, 1.0, tts.codec.frame_rate)
+    assert new != get_rule("phones").frames(r.text, r.frames, text, 1.0, tts.codec.frame_rate)  # it is used
     (fast,) = tts.plan(0, text, r, OPTS.replace(speed=2.0))
     assert abs(fast.length - r.frames - new / 2) <= 1
     long_text = " ".join(["This sentence is here to fill time."] * 6)

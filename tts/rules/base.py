@@ -17,6 +17,7 @@ import torch
 from codec import Codec
 from codec.masks import length_mask
 
+from ..duration import DurationRule
 from ..options import SynthesisOptions
 from ..text import Tokenizer
 
@@ -64,9 +65,10 @@ class Rules(ABC):
     crossfade_seconds: ClassVar[float]
     remove_silence: ClassVar[bool]
 
-    def __init__(self, tokenizer: Tokenizer, codec: Codec):
+    def __init__(self, tokenizer: Tokenizer, codec: Codec, duration: DurationRule | None = None):
         self.tokenizer = tokenizer
         self.codec = codec
+        self.duration = duration  # the model's duration rule (TTSConfig.duration_rule), where the rules use one
 
     def ref_limit(self, opts: SynthesisOptions) -> float:
         return self.max_ref_seconds if opts.max_ref_seconds is None else opts.max_ref_seconds

@@ -2,8 +2,9 @@
 
 - Reference: silence trimmed at both ends; over `max_ref_seconds` it is cut at a pause (only when the
   ASR is to transcribe it: a given transcript speaks the whole clip); at least MIN_REF_SECONDS of sound.
-- Durations: the prompt's frames per unit (phone or letter) of its transcript, times the chunk's units,
-  over `speed`; `duration` fixes the seconds of new speech instead, shared out by units.
+- Durations: the model's duration rule (`TTSConfig.duration_rule`, tts/duration.py; "fitted" for new models,
+  "phones" for models saved before it was recorded) per chunk; `duration` fixes the seconds of new speech
+  instead, shared out by the tokenizer's units.
 - Chunks: sentences packed up to `max_chunk_seconds` of speech; a longer sentence split at words.
 - Noise: piece j of a text starts from the noise of seed + j. Decoding: prompt and new speech together,
   so the decoder has real context at the seam. Joins: equal-power cross-fades. The output is trimmed of
@@ -18,6 +19,7 @@ import torch
 
 from codec.audio import AudioError, resample
 
+from ..duration import LEGACY_RULE, get_rule
 from ..options import SynthesisOptions
 from ..splice import crossfade_join, cut_at_pause, is_silent, trim_silence
 from ..text import PUNCTUATION, WORD_BOUNDARY, TextError, split_long, split_sentences
@@ -74,9 +76,9 @@ class CubeRules(Rules):
                          units=self.tokenizer.count_units(tokens), seconds=wav.shape[0] / sr)
 
     def plan(self, text_index: int, text: str, ref: Reference, opts: SynthesisOptions) -> list[Piece]:
-        """Sentence chunks of the text, each `ref.frames × (chunk units / prompt units) / speed` frames
-        long; `opts.duration` instead fixes the total, shared out by units. With `first_chunk_seconds`
-        the first chunk is cut at clauses (then words) to about that length."""
+        """Sentence chunks of the text (sized by the prompt's frames per unit), each as long as the model's
+        duration rule says; `opts.duration` instead fixes the total, shared out by units. With
+        `first_chunk_seconds` the first chunk is cut at clauses (then words) to about that length."""
         frame_rate = self.codec.frame_rate
         frames_per_unit = ref.frames / ref.units / opts.speed
         seconds = self.max_chunk_seconds if opts.max_chunk_seconds is None else opts.max_chunk_seconds
@@ -84,12 +86,16 @@ class CubeRules(Rules):
         if opts.first_chunk_seconds is not None:
             first = max(1, int(opts.first_chunk_seconds * frame_rate / frames_per_unit))
             chunks = self._chunks(chunks[0][2], first) + chunks[1:]
+        rule = self.duration or get_rule(LEGACY_RULE)
         if opts.duration is not None:
             total_units = sum(n for _, n, _ in chunks)
             frames_per_unit = opts.duration * frame_rate / total_units
         pieces = []
         for j, (tokens, n, words) in enumerate(chunks):
-            new = max(1, round(n * frames_per_unit))
+            if opts.duration is not None:
+                new = max(1, round(n * frames_per_unit))
+            else:
+                new = rule.frames(ref.text, ref.frames, words, opts.speed, frame_rate)
             ids = self.tokenizer.ids(ref.tokens + [WORD_BOUNDARY] + tokens)
             if len(ids) > ref.frames + new:
                 logger.warning("text %d chunk %d: %d frames are fewer than its text tokens; the end of the "
