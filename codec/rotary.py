@@ -17,17 +17,24 @@ def _check_layout(layout: str) -> None:
         raise ValueError(f"unknown rotary layout {layout!r}; choose one of {LAYOUTS}")
 
 
-def rotary_angles(n: int, dim: int, device: torch.device | str = "cpu", theta: float = 10000.0) -> torch.Tensor:
-    """(N, dim / 2) float32: position p times the frequencies theta^(-2i / dim), for p = 0..n-1."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
+def rotary_frequencies(dim: int, device: torch.device | str = "cpu", theta: float = 10000.0) -> torch.Tensor:
+    """(dim / 2,) float32: the frequencies theta^(-2i / dim)."""
+    return 1.0 / (theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
+
+
+def rotary_angles(n: int, dim: int, device: torch.device | str = "cpu", theta: float = 10000.0,
+                  inv_freq: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, dim / 2) float32: position p times the frequencies, for p = 0..n-1. `inv_freq` (dim / 2,): a
+    checkpoint's own frequencies (a float16 file stores rounded ones), else `rotary_frequencies(dim)`."""
+    inv_freq = rotary_frequencies(dim, device, theta) if inv_freq is None else inv_freq.to(device, torch.float32)
     return torch.arange(n, device=device, dtype=torch.float32)[:, None] * inv_freq[None]
 
 
 def rotary_tables(n: int, head_dim: int, layout: str, device: torch.device | str = "cpu",
-                  theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+                  theta: float = 10000.0, inv_freq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(cos, sin), each (N, head_dim) float32, each angle on the two channels `layout` turns together."""
     _check_layout(layout)
-    angles = rotary_angles(n, head_dim, device, theta)  # (N, head_dim / 2)
+    angles = rotary_angles(n, head_dim, device, theta, inv_freq)  # (N, head_dim / 2)
     if layout == "half":
         angles = torch.cat([angles, angles], dim=-1)
     else:

@@ -4,7 +4,9 @@ Per frame the input is `noisy latent ‖ prompt latent (zero on the span to gene
 the text is refined by ConvNeXt V2 blocks and laid over the frames by `text_layout`: padded with the
 filler token to the frame count (F5-TTS), or spread evenly over the valid frames (`tts.text_layout`). The
 blocks are transformer layers with rotary positions and adaptive LayerNorm on the flow time.
-It computes F5-TTS v1's DiT function (tests compare it with F5-TTS's own outputs), except where
+It computes F5-TTS v1's DiT function, and with `text_mask_padding=False, rotary_heads=1` F5-TTS v0's
+(F5TTS_Base); `backbone="unet"` builds F5-TTS's flat U-Net transformer instead (E2-TTS, tts/unett.py)
+from this module's parts. Tests compare each with F5-TTS's own outputs. They differ only where
 F5-TTS lets batch padding leak into other frames: here padding frames (mask False) are zeroed
 before every convolution, left out of normalisation statistics and hidden from attention, so a
 padded batch gives each item what it would get alone; at batch 1 the two agree.
@@ -19,12 +21,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from codec.masks import length_mask
-from codec.rotary import apply_rotary, rotary_angles, rotary_tables
+from codec.rotary import apply_rotary, rotary_angles, rotary_frequencies, rotary_tables
 
 from .text_layout import TEXT_LAYOUTS, spread
 
 # F5-TTS turns adjacent channel pairs (2i, 2i + 1), x-transformers' layout.
 ROTARY_LAYOUT = "pairs"
+# "dit": DiT below (F5-TTS's DiT); "unet": tts/unett.py's UNetT (F5-TTS's flat U-Net transformer, E2-TTS).
+BACKBONES = ("dit", "unet")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,17 @@ class DiTConfig:
     # "filler" (F5-TTS: token i on frame i, then filler) or "spread" (each token over ~N/L frames, an
     # alignment prior; see tts/text_layout.py). F5-TTS checkpoints need "filler".
     text_layout: str = "filler"
+    backbone: str = "dit"  # see BACKBONES
+    # Zero the filler frames around each text ConvNeXt block (F5-TTS v1). F5-TTS v0 (False) runs the
+    # blocks over the filler tokens too, so text features spread into the frames past the text.
+    text_mask_padding: bool = True
+    # Rotary positions on the first `rotary_heads` attention heads only; None = all (F5-TTS v1).
+    # F5-TTS v0 and E2-TTS turn one head: the others attend without positions.
+    rotary_heads: int | None = None
+    # True: the rotary frequencies are a buffer saved with the model (`rotary_freqs.inv_freq`), not
+    # recomputed: F5-TTS uses the ones its checkpoint stores, and a float16 file stores rounded ones
+    # (computing them exactly moves the angles of late frames: 10 % velocity error at 1,500 frames).
+    stored_rotary_freqs: bool = False
 
     def __post_init__(self):
         for name in ("latent_dim", "dim", "depth", "heads", "ff_mult", "text_dim", "text_vocab_size",
@@ -55,6 +70,15 @@ class DiTConfig:
                              f"(got {self.dropout})")
         if self.text_layout not in TEXT_LAYOUTS:
             raise ValueError(f"unknown text_layout {self.text_layout!r}; choose one of {TEXT_LAYOUTS}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {BACKBONES}")
+        if self.backbone == "unet" and self.depth % 2:
+            raise ValueError(f"the U-Net backbone pairs its layers around the middle: depth must be even, "
+                             f"got {self.depth}")
+        if self.rotary_heads is not None and not 1 <= self.rotary_heads <= self.heads:
+            raise ValueError(f"rotary_heads must be None (all) or 1..heads ({self.heads}), got {self.rotary_heads}")
+        if self.text_layout == "spread" and not self.text_mask_padding:
+            raise ValueError("the 'spread' text layout embeds the tokens alone: it needs text_mask_padding=True")
 
     @classmethod
     def base(cls, **overrides) -> "DiTConfig":
@@ -85,6 +109,44 @@ def text_position_table(n: int, dim: int, device: torch.device | str = "cpu") ->
     """(N, dim): cos ‖ sin of the rotary angles, F5-TTS's absolute positions for the text."""
     angles = rotary_angles(n, dim, device)  # (N, dim / 2)
     return torch.cat([angles.cos(), angles.sin()], dim=-1)
+
+
+class StoredRotaryFrequencies(nn.Module):
+    """A checkpoint's own rotary frequencies, `inv_freq: (head_dim / 2,)`, kept in float32 whatever the
+    weights are cast to: in bfloat16 the angles of late frames would move (see `DiTConfig.stored_rotary_freqs`)."""
+
+    inv_freq: torch.Tensor
+
+    def __init__(self, head_dim: int):
+        super().__init__()
+        self.register_buffer("inv_freq", rotary_frequencies(head_dim))
+
+    def _apply(self, fn, recurse=True):
+        self.inv_freq = self.inv_freq.to(fn(self.inv_freq).device)  # moved as asked, never cast
+        return self
+
+
+def rope_tables(config: DiTConfig, n: int, stored: StoredRotaryFrequencies | None,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin), each (n, head_dim) float32, for positions 0..n-1."""
+    return rotary_tables(n, config.dim // config.heads, ROTARY_LAYOUT, device,
+                         inv_freq=None if stored is None else stored.inv_freq)
+
+
+def attention(qkv: nn.Linear, h: torch.Tensor, heads: int, rope: tuple[torch.Tensor, torch.Tensor],
+              attn_mask: torch.Tensor, rotary_heads: int | None) -> torch.Tensor:
+    """Self-attention of h: (B, N, C) with rotary positions on the first `rotary_heads` heads (None: all),
+    attn_mask: (B, 1, 1, N) bool, True = attend → (B, N, C), before the output projection."""
+    B, N, C = h.shape
+    q, k, v = qkv(h).view(B, N, 3, heads, C // heads).permute(2, 0, 3, 1, 4)  # 3×(B, H, N, d)
+    if rotary_heads is None:
+        q, k = apply_rotary(q, *rope, ROTARY_LAYOUT), apply_rotary(k, *rope, ROTARY_LAYOUT)
+    else:
+        r = rotary_heads
+        q = torch.cat([apply_rotary(q[:, :r], *rope, ROTARY_LAYOUT), q[:, r:]], dim=1)
+        k = torch.cat([apply_rotary(k[:, :r], *rope, ROTARY_LAYOUT), k[:, r:]], dim=1)
+    a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, N, d)
+    return a.transpose(1, 2).reshape(B, N, C)
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -129,14 +191,17 @@ class TextEmbedding(nn.Module):
     "filler", as F5-TTS v1: the ids are padded with the filler (0) to the frame count, absolute
     positions (`text_position_table`) are added, and filler positions are zeroed before and after
     every ConvNeXt block, so the blocks see the tokens alone and the filler frames carry no text
-    features at all. "spread": the same embedding, positions and blocks on the tokens alone, then each
-    token's features are repeated over its share of the valid frames (`tts.text_layout.spread`).
+    features at all; with `text_mask_padding=False` (F5-TTS v0) only batch padding is zeroed, and
+    the blocks run over the filler tokens too. "spread": the same embedding, positions and blocks on
+    the tokens alone, then each token's features are repeated over its share of the valid frames
+    (`tts.text_layout.spread`).
     Without blocks, the embedding is used as is.
     """
 
     def __init__(self, config: DiTConfig):
         super().__init__()
         self.layout = config.text_layout
+        self.mask_padding = config.text_mask_padding
         self.embed = nn.Embedding(config.text_vocab_size, config.text_dim)
         self.blocks = nn.ModuleList(
             ConvNeXtV2Block(config.text_dim, 2 * config.text_dim) for _ in range(config.conv_layers))
@@ -155,11 +220,12 @@ class TextEmbedding(nn.Module):
             text = text.masked_fill(~length_mask(frames, text.shape[1]), 0)
         # Taken before the drop, as in F5-TTS: a dropped text still has its length, as zero positions.
         tokens = text != 0  # (B, N) filler, (B, L') spread
+        shown = tokens if self.mask_padding else mask  # the frames the blocks see and fill
         h = self.embed(text.masked_fill(drop[:, None], 0))  # (B, N or L', text_dim)
         if self.blocks:
-            h = _masked(h + text_position_table(h.shape[1], h.shape[-1], h.device)[None].to(h.dtype), tokens)
+            h = _masked(h + text_position_table(h.shape[1], h.shape[-1], h.device)[None].to(h.dtype), shown)
             for block in self.blocks:
-                h = _masked(block(h, mask if self.layout == "filler" else tokens), tokens)
+                h = _masked(block(h, mask if self.layout == "filler" else tokens), shown)
         if self.layout == "spread":
             return spread(h, tokens.sum(1), frames, n_frames)
         return h if self.blocks else _masked(h, mask)
@@ -186,6 +252,7 @@ class DiTBlock(nn.Module):
         super().__init__()
         dim = config.dim
         self.heads = config.heads
+        self.rotary_heads = config.rotary_heads
         self.modulation = nn.Linear(dim, 6 * dim)
         self.attn_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.qkv = nn.Linear(dim, 3 * dim)
@@ -198,23 +265,29 @@ class DiTBlock(nn.Module):
     def forward(self, x: torch.Tensor, t_emb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 attn_mask: torch.Tensor) -> torch.Tensor:
         """x: (B, N, C), t_emb: (B, C), attn_mask: (B, 1, 1, N) bool, True = attend."""
-        B, N, C = x.shape
         shift_a, scale_a, gate_a, shift_f, scale_f, gate_f = self.modulation(F.silu(t_emb))[:, None].chunk(6, dim=-1)
         h = self.attn_norm(x) * (1 + scale_a) + shift_a
-        q, k, v = self.qkv(h).view(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # 3×(B, H, N, d)
-        q, k = apply_rotary(q, *rope, ROTARY_LAYOUT), apply_rotary(k, *rope, ROTARY_LAYOUT)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, N, d)
-        a = self.attn_out(a.transpose(1, 2).reshape(B, N, C))  # (B, N, C)
+        a = self.attn_out(attention(self.qkv, h, self.heads, rope, attn_mask, self.rotary_heads))  # (B, N, C)
         x = x + gate_a * self.dropout(a)
         h = self.ff_norm(x) * (1 + scale_f) + shift_f
         return x + gate_f * self.ff(h)  # the feed-forward's dropout is inside it only, as F5-TTS
 
 
-class DiT(nn.Module):
-    """Velocity network v(x_t, t | prompt, text) on latents: (B, N, latent_dim) → (B, N, latent_dim)."""
+class FlowBackbone(nn.Module):
+    """Velocity network v(x_t, t | prompt, text) on latents: (B, N, latent_dim) → (B, N, latent_dim).
+
+    The input side every backbone shares (F5-TTS's): the text embedding, the input projection of
+    `noisy ‖ prompt ‖ text` per frame with its convolutional position embedding, and the flow time's
+    MLP. A subclass adds its transformer as `velocity`.
+    """
+
+    backbone: str  # the DiTConfig.backbone this class builds
 
     def __init__(self, config: DiTConfig):
         super().__init__()
+        if config.backbone != self.backbone:
+            raise ValueError(f"{type(self).__name__} builds backbone {self.backbone!r}, not {config.backbone!r}: "
+                             f"use tts.backbones.build_backbone")
         if config.dim % config.heads or (config.dim // config.heads) % 2:
             raise ValueError(f"dim {config.dim} must split into {config.heads} heads of even size")
         self.config = config
@@ -222,16 +295,8 @@ class DiT(nn.Module):
         self.in_proj = nn.Linear(2 * config.latent_dim + config.text_dim, config.dim)
         self.conv_pos = ConvPositionEmbedding(config.dim, config.conv_pos_kernel)
         self.time_mlp = nn.Sequential(nn.Linear(256, config.dim), nn.SiLU(), nn.Linear(config.dim, config.dim))
-        blocks = [DiTBlock(config) for _ in range(config.depth)]
-        self.blocks = nn.ModuleList(blocks)
-        self.out_modulation = nn.Linear(config.dim, 2 * config.dim)
-        self.out_norm = nn.LayerNorm(config.dim, elementwise_affine=False, eps=1e-6)
-        self.out_proj = nn.Linear(config.dim, config.latent_dim)
-        # adaLN-Zero: each block starts as the identity and the output at zero, which keeps the
-        # first steps of training stable in a deep stack.
-        for layer in [b.modulation for b in blocks] + [self.out_modulation, self.out_proj]:
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        head_dim = config.dim // config.heads
+        self.rotary_freqs = StoredRotaryFrequencies(head_dim) if config.stored_rotary_freqs else None
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor, time: torch.Tensor,
                 mask: torch.Tensor, drop_audio: torch.Tensor, drop_text: torch.Tensor) -> torch.Tensor:
@@ -252,12 +317,40 @@ class DiT(nn.Module):
     def velocity(self, x: torch.Tensor, cond: torch.Tensor, text_h: torch.Tensor, time: torch.Tensor,
                  mask: torch.Tensor, drop_audio: torch.Tensor) -> torch.Tensor:
         """`forward` with the text already embedded: text_h (B, N, text_dim) from `embed_text`."""
-        N = x.shape[1]
+        raise NotImplementedError
+
+    def embed_input(self, x: torch.Tensor, cond: torch.Tensor, text_h: torch.Tensor, time: torch.Tensor,
+                    mask: torch.Tensor, drop_audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`velocity`'s arguments → (frames (B, N, dim), flow time embedding (B, dim))."""
         cond = cond.masked_fill(drop_audio[:, None, None], 0.0)
         h = self.in_proj(torch.cat([x, cond, text_h.to(x.dtype)], dim=-1))  # (B, N, dim)
         h = h + self.conv_pos(h, mask)
-        t_emb = self.time_mlp(timestep_embedding(time, 256).to(h.dtype))  # (B, dim)
-        rope = rotary_tables(N, self.config.dim // self.config.heads, ROTARY_LAYOUT, x.device)
+        return h, self.time_mlp(timestep_embedding(time, 256).to(h.dtype))
+
+
+class DiT(FlowBackbone):
+    """F5-TTS's DiT: blocks modulated by the flow time (adaLN-Zero), then a modulated output norm."""
+
+    backbone = "dit"
+
+    def __init__(self, config: DiTConfig):
+        super().__init__(config)
+        blocks = [DiTBlock(config) for _ in range(config.depth)]
+        self.blocks = nn.ModuleList(blocks)
+        self.out_modulation = nn.Linear(config.dim, 2 * config.dim)
+        self.out_norm = nn.LayerNorm(config.dim, elementwise_affine=False, eps=1e-6)
+        self.out_proj = nn.Linear(config.dim, config.latent_dim)
+        # adaLN-Zero: each block starts as the identity and the output at zero, which keeps the
+        # first steps of training stable in a deep stack.
+        for layer in [b.modulation for b in blocks] + [self.out_modulation, self.out_proj]:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def velocity(self, x: torch.Tensor, cond: torch.Tensor, text_h: torch.Tensor, time: torch.Tensor,
+                 mask: torch.Tensor, drop_audio: torch.Tensor) -> torch.Tensor:
+        """`forward` with the text already embedded: text_h (B, N, text_dim) from `embed_text`."""
+        h, t_emb = self.embed_input(x, cond, text_h, time, mask, drop_audio)  # (B, N, dim), (B, dim)
+        rope = rope_tables(self.config, x.shape[1], self.rotary_freqs, x.device)
         attn_mask = mask[:, None, None, :]  # (B, 1, 1, N)
         for block in self.blocks:
             h = block(h, t_emb, rope, attn_mask)

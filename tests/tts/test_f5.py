@@ -110,8 +110,8 @@ def test_loader_errors_name_the_problem(f5_reference, tmp_path):
     save_file({**state, "ema_model.transformer.extra.weight": torch.zeros(1)}, str(tmp_path / "odd.safetensors"))
     with pytest.raises(CheckpointError, match="extra.weight"):
         load_f5_checkpoint(tmp_path / "odd.safetensors", vocab, arch)
-    with pytest.raises(CheckpointError, match="pe_attn_head"):
-        dit_config({**arch, "pe_attn_head": 1}, len(vocab))
+    with pytest.raises(CheckpointError, match="qk_norm"):
+        dit_config({**arch, "qk_norm": "rms_norm"}, len(vocab))
     with pytest.raises(CheckpointError, match="does not match"):  # an arch other than the checkpoint's
         load_f5_checkpoint(f5_reference / "model.safetensors", vocab, {**arch, "depth": arch["depth"] + 1})
 
