@@ -250,7 +250,7 @@ def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike |
     if rows is not None and rows.shape[0] != len(tokens) + 1:
         raise CheckpointError(f"{checkpoint} embeds {rows.shape[0] - 1} text tokens but the vocabulary has "
                               f"{len(tokens)}: is it the vocab.txt of this checkpoint?")
-    config = TTSConfig(dit=dit_config(arch, len(tokens)), tokenizer="f5", vocab=tuple(tokens), codec=MEL_CODEC,
+    config = TTSConfig(dit=dit_config(arch, len(tokens), state), tokenizer="f5", vocab=tuple(tokens), codec=MEL_CODEC,
                        rules="f5", license=LICENSE, duration_rule="bytes")
     model = TTSModel(config)
     # Identity latent statistics: F5-TTS models work on the raw log-mel.
@@ -283,7 +283,7 @@ VOCAB_NAME = "vocab.txt"
 ARCH_NAME = "config.json"  # beside a local checkpoint: F5-TTS's DiT arguments under "arch" (optional)
 _CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt")
 # Bumped when a conversion changes what it writes: caches of older conversions are converted anew.
-CONVERSION_VERSION = 2
+CONVERSION_VERSION = 3
 
 
 _VARIANT_FLAGS = ("text_mask_padding", "pe_attn_head")  # what v0 and v1 differ in, beyond their shapes

@@ -18,7 +18,8 @@ from codec.interface import Codec, CodecMismatchError, check_codec, describe
 from codec.masks import length_mask
 from codec.spec import CodecSpec
 
-from .dit import DiT, DiTConfig
+from .backbones import build_backbone
+from .dit import DiTConfig
 from .flow import integrate, random_span_mask, solver_steps, sway_timesteps
 from .latent_norm import LatentNorm
 from .duration import DEFAULT_RULE, LEGACY_RULE, get_rule
@@ -122,7 +123,7 @@ class TTSModel(nn.Module):
     def __init__(self, config: TTSConfig):
         super().__init__()
         self.config = config
-        self.dit = DiT(config.dit)
+        self.dit = build_backbone(config.dit)
         self.latent_norm = LatentNorm(config.dit.latent_dim)
 
     def forward(self, latent: torch.Tensor, mask: torch.Tensor, text: torch.Tensor,

@@ -6,12 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import tts.model
 from tts import dit as dit_module
 from codec.checkpoint import CheckpointError, load_strict
-from tts.backbones import build_backbone
 from tts.dit import DiTConfig
-from tts.f5_checkpoint import (E2_BASE_ARCH, F5_BASE_ARCH, F5_V1_BASE_ARCH, F5_V1_SMALL_ARCH, MEL_CODEC, ROTARY_KEY,
+from tts.f5_checkpoint import (E2_BASE_ARCH, load_f5_checkpoint, F5_BASE_ARCH, F5_V1_BASE_ARCH, F5_V1_SMALL_ARCH, MEL_CODEC, ROTARY_KEY,
                                convert_state_dict, dit_config, infer_arch, read_state_dict)
 from tts.model import TTSConfig, TTSModel
 from tts.unett import UNetT
@@ -20,12 +18,6 @@ DATA = Path(__file__).parents[1] / "data" / "f5_variants"
 VARIANTS = ["F5TTS_Base", "E2TTS_Base", "F5TTS_v1_Base_fp16", "E2TTS_Base_fp16"]
 FP16 = [v for v in VARIANTS if v.endswith("_fp16")]
 V0_FLAGS = {"text_mask_padding": False, "pe_attn_head": 1}
-
-
-@pytest.fixture(autouse=True)
-def models_build_their_backbone(monkeypatch):
-    """TTSModel builds the network its config names (`tts.backbones.build_backbone`)."""
-    monkeypatch.setattr(tts.model, "DiT", build_backbone, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +36,11 @@ def f5_arch(case: dict) -> dict:
 def f5_model(name: str, case: dict, stored_rotary: bool = True) -> TTSModel:
     """The fixture's file converted as `load_f5_checkpoint` converts it; `stored_rotary=False`: without the
     file's own rotary frequencies (recomputed, as before they were kept)."""
-    state = convert_state_dict(read_state_dict(DATA / f"{name}.safetensors"))
-    if not stored_rotary:
-        state.pop(ROTARY_KEY, None)
     vocab = tuple(chr(0x4E00 + i) for i in range(case["text_num_embeds"]))
+    if stored_rotary:
+        return load_f5_checkpoint(DATA / f"{name}.safetensors", list(vocab), f5_arch(case))
+    state = convert_state_dict(read_state_dict(DATA / f"{name}.safetensors"))
+    state.pop(ROTARY_KEY, None)
     config = TTSConfig(dit=dit_config(f5_arch(case), len(vocab), state), tokenizer="f5", vocab=vocab,
                        codec=MEL_CODEC, rules="f5")
     model = TTSModel(config)
