@@ -57,14 +57,27 @@ class DiTConfig:
     # recomputed: F5-TTS uses the ones its checkpoint stores, and a float16 file stores rounded ones
     # (computing them exactly moves the angles of late frames: 10 % velocity error at 1,500 frames).
     stored_rotary_freqs: bool = False
+    # Channels per attention head; None = dim / heads. F5-TTS sets it apart from dim (its `dim_head`, 64 in
+    # every release), so heads × head_dim may differ from dim in other F5-TTS models.
+    head_dim: int | None = None
+
+    @property
+    def head_size(self) -> int:
+        return self.dim // self.heads if self.head_dim is None else self.head_dim
+
+    @property
+    def attention_dim(self) -> int:
+        return self.heads * self.head_size
 
     def __post_init__(self):
         for name in ("latent_dim", "dim", "depth", "heads", "ff_mult", "text_dim", "text_vocab_size",
                      "conv_pos_kernel"):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if self.dim % (2 * self.heads):  # rotary positions turn pairs of each head's channels
+        if self.head_dim is None and self.dim % (2 * self.heads):  # rotary turns pairs of each head's channels
             raise ValueError(f"dim ({self.dim}) must split into heads ({self.heads}) of even size")
+        if self.head_dim is not None and (self.head_dim < 2 or self.head_dim % 2):
+            raise ValueError(f"head_dim must be an even number of at least 2, got {self.head_dim!r}")
         if self.conv_layers < 0 or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"conv_layers must be at least 0 (got {self.conv_layers}) and dropout in [0, 1) "
                              f"(got {self.dropout})")
@@ -129,16 +142,16 @@ class StoredRotaryFrequencies(nn.Module):
 def rope_tables(config: DiTConfig, n: int, stored: StoredRotaryFrequencies | None,
                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(cos, sin), each (n, head_dim) float32, for positions 0..n-1."""
-    return rotary_tables(n, config.dim // config.heads, ROTARY_LAYOUT, device,
+    return rotary_tables(n, config.head_size, ROTARY_LAYOUT, device,
                          inv_freq=None if stored is None else stored.inv_freq)
 
 
 def attention(qkv: nn.Linear, h: torch.Tensor, heads: int, rope: tuple[torch.Tensor, torch.Tensor],
               attn_mask: torch.Tensor, rotary_heads: int | None) -> torch.Tensor:
     """Self-attention of h: (B, N, C) with rotary positions on the first `rotary_heads` heads (None: all),
-    attn_mask: (B, 1, 1, N) bool, True = attend → (B, N, C), before the output projection."""
-    B, N, C = h.shape
-    q, k, v = qkv(h).view(B, N, 3, heads, C // heads).permute(2, 0, 3, 1, 4)  # 3×(B, H, N, d)
+    attn_mask: (B, 1, 1, N) bool, True = attend → (B, N, H d), before the output projection."""
+    B, N, _ = h.shape
+    q, k, v = qkv(h).view(B, N, 3, heads, -1).permute(2, 0, 3, 1, 4)  # 3×(B, H, N, d)
     if rotary_heads is None:
         q, k = apply_rotary(q, *rope, ROTARY_LAYOUT), apply_rotary(k, *rope, ROTARY_LAYOUT)
     else:
@@ -146,7 +159,7 @@ def attention(qkv: nn.Linear, h: torch.Tensor, heads: int, rope: tuple[torch.Ten
         q = torch.cat([apply_rotary(q[:, :r], *rope, ROTARY_LAYOUT), q[:, r:]], dim=1)
         k = torch.cat([apply_rotary(k[:, :r], *rope, ROTARY_LAYOUT), k[:, r:]], dim=1)
     a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, N, d)
-    return a.transpose(1, 2).reshape(B, N, C)
+    return a.transpose(1, 2).reshape(B, N, -1)  # (B, N, H d)
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -255,8 +268,8 @@ class DiTBlock(nn.Module):
         self.rotary_heads = config.rotary_heads
         self.modulation = nn.Linear(dim, 6 * dim)
         self.attn_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.attn_out = nn.Linear(dim, dim)
+        self.qkv = nn.Linear(dim, 3 * config.attention_dim)
+        self.attn_out = nn.Linear(config.attention_dim, dim)
         self.ff_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ff = nn.Sequential(nn.Linear(dim, config.ff_mult * dim), nn.GELU(approximate="tanh"),
                                 nn.Dropout(config.dropout), nn.Linear(config.ff_mult * dim, dim))
@@ -288,15 +301,12 @@ class FlowBackbone(nn.Module):
         if config.backbone != self.backbone:
             raise ValueError(f"{type(self).__name__} builds backbone {self.backbone!r}, not {config.backbone!r}: "
                              f"use tts.backbones.build_backbone")
-        if config.dim % config.heads or (config.dim // config.heads) % 2:
-            raise ValueError(f"dim {config.dim} must split into {config.heads} heads of even size")
         self.config = config
         self.text_embed = TextEmbedding(config)
         self.in_proj = nn.Linear(2 * config.latent_dim + config.text_dim, config.dim)
         self.conv_pos = ConvPositionEmbedding(config.dim, config.conv_pos_kernel)
         self.time_mlp = nn.Sequential(nn.Linear(256, config.dim), nn.SiLU(), nn.Linear(config.dim, config.dim))
-        head_dim = config.dim // config.heads
-        self.rotary_freqs = StoredRotaryFrequencies(head_dim) if config.stored_rotary_freqs else None
+        self.rotary_freqs = StoredRotaryFrequencies(config.head_size) if config.stored_rotary_freqs else None
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor, time: torch.Tensor,
                 mask: torch.Tensor, drop_audio: torch.Tensor, drop_text: torch.Tensor) -> torch.Tensor:

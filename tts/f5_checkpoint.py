@@ -112,15 +112,13 @@ def dit_config(arch: dict | None, vocab_size: int, state: dict[str, torch.Tensor
         if key in a and a[key] != value:
             raise CheckpointError(f"F5-TTS arch {key}={a[key]!r} is not supported: only {key}={value!r} is "
                                   f"implemented")
-    if a["dim_head"] * a["heads"] != a["dim"]:
-        raise CheckpointError(f"F5-TTS arch with dim_head {a['dim_head']} x heads {a['heads']} != dim {a['dim']} "
-                              f"is not supported")
     try:
         return DiTConfig(latent_dim=a["mel_dim"], dim=a["dim"], depth=a["depth"], heads=a["heads"],
                          ff_mult=a["ff_mult"], text_dim=a["text_dim"] or a["mel_dim"], text_vocab_size=vocab_size + 1,
                          conv_layers=a["conv_layers"], conv_pos_kernel=31, dropout=a["dropout"], text_layout="filler",
                          backbone=backbone, text_mask_padding=a["text_mask_padding"], rotary_heads=a["pe_attn_head"],
-                         stored_rotary_freqs=state is not None and ROTARY_KEY in state)
+                         stored_rotary_freqs=state is not None and ROTARY_KEY in state,
+                         head_dim=None if a["dim_head"] * a["heads"] == a["dim"] else a["dim_head"])
     except ValueError as err:
         raise CheckpointError(f"F5-TTS arch {arch} is not supported: {err}") from None
 

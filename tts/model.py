@@ -90,7 +90,8 @@ class TTSConfig:
         from codec.checkpoint import config_from_dict
 
         added_later = ("codec", "vocab", "rules", "license", "codec.mel_type", "dit.text_layout", "dit.backbone",
-                       "dit.text_mask_padding", "dit.rotary_heads", "dit.stored_rotary_freqs")
+                       "dit.text_mask_padding", "dit.rotary_heads", "dit.stored_rotary_freqs", "dit.head_dim",
+                       "duration_rule")
         if isinstance(d, dict) and "rules" not in d and d.get("tokenizer") == "f5":
             # Saved before the rules were recorded: F5-TTS conversions were the only models with its tokenizer.
             logger.info("the TTS config records no synthesis rules (saved before they were recorded): F5-TTS's")

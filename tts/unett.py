@@ -40,8 +40,8 @@ class UNetTBlock(nn.Module):
         self.rotary_heads = config.rotary_heads
         self.skip: nn.Linear | None = nn.Linear(2 * dim, dim, bias=False) if takes_skip else None
         self.attn_norm = RMSNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.attn_out = nn.Linear(dim, dim)
+        self.qkv = nn.Linear(dim, 3 * config.attention_dim)
+        self.attn_out = nn.Linear(config.attention_dim, dim)
         self.ff_norm = RMSNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, config.ff_mult * dim), nn.GELU(approximate="tanh"),
                                 nn.Dropout(config.dropout), nn.Linear(config.ff_mult * dim, dim))

@@ -22,11 +22,13 @@ same seed (float32, CPU; tests/tts/test_f5_pipeline.py against fixtures made by 
 """
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Sequence
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from codec.audio import AudioError, resample
@@ -116,11 +118,19 @@ def crossfade(wavs: list[torch.Tensor], sample_rate: int, seconds: float) -> tor
     return out.float()
 
 
-def _segment(wav: torch.Tensor, sample_rate: int):
-    """A float waveform (T,) → a 16-bit mono pydub AudioSegment: what F5-TTS reads from a 16-bit WAV."""
+def _segment(wav: torch.Tensor, sample_rate: int, written: bool = False):
+    """A float waveform (T,) → a 16-bit mono pydub AudioSegment: what F5-TTS reads from a 16-bit WAV (the exact
+    inverse of soundfile's reading of one), or, `written`, what F5-TTS writes of its output (soundfile's own
+    float to 16-bit conversion, in memory)."""
     from pydub import AudioSegment
 
-    pcm = (wav.clamp(-1.0, 1.0 - 1 / 32768) * 32768).round().to(torch.int16).numpy()
+    if written:
+        buffer = io.BytesIO()
+        sf.write(buffer, wav.numpy(), sample_rate, format="WAV", subtype="PCM_16")
+        buffer.seek(0)
+        pcm = sf.read(buffer, dtype="int16")[0]
+    else:
+        pcm = (wav * 32768).round().clamp(-32768, 32767).to(torch.int16).numpy()
     return AudioSegment(pcm.tobytes(), frame_rate=sample_rate, sample_width=2, channels=1)
 
 
@@ -159,12 +169,12 @@ def clip_reference(wav: torch.Tensor, sample_rate: int, max_seconds: float = 12.
 
 
 def remove_long_silences(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """F5-TTS's `remove_silence` on its output file: the 16-bit waveform with each silence of 1 s or more
-    (-50 dBFS) kept to 0.5 s at each side of the speech."""
+    """F5-TTS's `remove_silence` on its output file: the waveform as written to 16-bit WAV, with each silence
+    of 1 s or more (-50 dBFS) kept to 0.5 s at each side of the speech."""
     from pydub import AudioSegment, silence
 
     out = AudioSegment.silent(duration=0)
-    for seg in silence.split_on_silence(_segment(wav, sample_rate), min_silence_len=_GAP_MS,
+    for seg in silence.split_on_silence(_segment(wav, sample_rate, written=True), min_silence_len=_GAP_MS,
                                         silence_thresh=_GAP_DBFS, keep_silence=_GAP_KEEP_MS, seek_step=_SEEK_MS):
         out += seg
     if len(out) == 0:
