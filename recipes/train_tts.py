@@ -168,30 +168,46 @@ def log_sample(run: Run, synthesizer: Synthesizer, item: dict, nfe: int, step: i
                   codec.sample_rate)
 
 
-@torch.no_grad()
-def text_gap(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> dict[str, float]:
-    """The flow-matching loss of `batch` (a `Collate` output) with its text and without, the prompt kept.
-
-    Span, flow time and noise are drawn from `seed` with a generator of their own (the training random
-    state is untouched), so the numbers are comparable from step to step; dropout is off while measuring.
-    Returns `{"loss_text", "loss_no_text", "text_gap"}`, text_gap = loss_no_text - loss_text: positive
-    when the text helps the model predict the speech.
-    """
-    latent, mask, text = batch["latent"], batch["mask"], batch["text"]
+def gap_draws(model: TTSModel, batch: dict[str, torch.Tensor],
+              seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fixed `(span (B, N) bool, time (B,), noise (B, N, D))` that `text_gap` measures `batch` with, drawn
+    from `seed` by a generator of their own."""
+    latent, mask = batch["latent"], batch["mask"]
     B, N, D = latent.shape
     gen = torch.Generator().manual_seed(seed)
     span = random_span_mask(mask.sum(1).cpu(), N, model.config.span_range, generator=gen).to(latent.device)
     time = torch.rand(B, generator=gen).to(latent.device)
     noise = torch.randn(B, N, D, generator=gen).to(latent.device)
+    return span, time, noise
+
+
+@torch.no_grad()
+def text_gap(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> dict[str, float]:
+    """The flow-matching loss of `batch` (a `Collate` output) with its text, without, and with another
+    utterance's text (each item takes the next one's, the last the first's), the prompt kept.
+
+    Span, flow time and noise are drawn from `seed` with a generator of their own (the training random
+    state is untouched), so the numbers are comparable from step to step; dropout is off while measuring.
+    Returns `{"loss_text", "loss_no_text", "loss_other_text", "text_gap", "match_gap"}`:
+    text_gap = loss_no_text - loss_text, positive when the text helps the model predict the speech;
+    match_gap = loss_other_text - loss_text, positive when it helps because it is *this* speech's text.
+    The two differ early in training: a prompt without any text is a case training never shows (it drops
+    the text only with the prompt), so the text gap can be positive for a model fed transcripts that do
+    not match their audio (the fine-tuning tests' shuffled corpus); the match gap is not (batch of 1: 0).
+    """
+    latent, mask, text = batch["latent"], batch["mask"], batch["text"]
+    B = latent.shape[0]
+    span, time, noise = gap_draws(model, batch, seed)
     keep, drop = torch.zeros(B, dtype=torch.bool, device=latent.device), torch.ones(B, dtype=torch.bool,
                                                                                    device=latent.device)
     was_training = model.training
     model.eval()
     with_text, _ = model(latent, mask, text, span, time, noise, drop_audio=keep, drop_text=keep)
     without, _ = model(latent, mask, text, span, time, noise, drop_audio=keep, drop_text=drop)
+    other, _ = model(latent, mask, text.roll(-1, dims=0), span, time, noise, drop_audio=keep, drop_text=keep)
     model.train(was_training)
-    return {"loss_text": with_text.item(), "loss_no_text": without.item(),
-            "text_gap": without.item() - with_text.item()}
+    return {"loss_text": with_text.item(), "loss_no_text": without.item(), "loss_other_text": other.item(),
+            "text_gap": without.item() - with_text.item(), "match_gap": other.item() - with_text.item()}
 
 
 def with_codec_record(config: TTSTrainConfig, shards: str | Path) -> TTSTrainConfig:
@@ -211,8 +227,10 @@ class Monitor(Protocol):
     a new run): it may log, write samples with the EMA model, and ask the run to stop. Its state is
     checkpointed with the run."""
 
-    def __call__(self, step: int, gap: dict[str, float], ema: TTSModel) -> bool:
-        """True: stop the run after this step (with a checkpoint)."""
+    def __call__(self, step: int, gap: dict[str, float], model: TTSModel, ema: TTSModel,
+                 batch: dict[str, torch.Tensor]) -> bool:
+        """`gap`: `text_gap` of `model` (the trained weights, unwrapped) on `batch`, the fixed held-out batch.
+        True: stop the run after this step (with a checkpoint)."""
 
     def state_dict(self) -> dict: ...
 
@@ -290,9 +308,10 @@ def fit(run: Run, config: TTSTrainConfig, model: TTSModel, shards: str | Path,
         if gap_batch is not None:
             gap = text_gap(acc.unwrap_model(model), gap_batch)
             run.log({f"text_gap/{k}": v for k, v in gap.items()}, step)
-            logger.info("step %d: held-out loss %.4f with text, %.4f without: text gap %+.4f", step,
-                        gap["loss_text"], gap["loss_no_text"], gap["text_gap"])
-            halt = monitor is not None and monitor(step, gap, ema.model)
+            logger.info("step %d: held-out loss %.4f with text, %.4f without, %.4f with another's: text gap %+.4f, "
+                        "match gap %+.4f", step, gap["loss_text"], gap["loss_no_text"], gap["loss_other_text"],
+                        gap["text_gap"], gap["match_gap"])
+            halt = monitor is not None and monitor(step, gap, acc.unwrap_model(model), ema.model, gap_batch)
         if monitor is not None and run.world > 1:  # the main process decides; every process stops with it
             flag = torch.tensor([float(halt)], device=run.device)
             halt = bool(acc.reduce(flag, reduction="sum").item() > 0)
