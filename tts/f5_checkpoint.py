@@ -123,7 +123,7 @@ def dit_config(arch: dict | None, vocab_size: int, state: dict[str, torch.Tensor
         raise CheckpointError(f"F5-TTS arch {arch} is not supported: {err}") from None
 
 
-def read_state_dict(checkpoint: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_state_dict(checkpoint: str | os.PathLike, use_ema: bool = True) -> dict[str, torch.Tensor]:
     """A released `.safetensors` or `.pt` → its transformer's weights, keys without `ema_model.`.
 
     `.pt` files hold `ema_model_state_dict` (used, as F5-TTS's inference does) and/or
@@ -138,7 +138,8 @@ def read_state_dict(checkpoint: str | os.PathLike) -> dict[str, torch.Tensor]:
         state = load_file(str(path))
     elif path.suffix in (".pt", ".pth", ".ckpt"):
         state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("ema_model_state_dict") or state.get("model_state_dict") or state
+        order = ("ema_model_state_dict", "model_state_dict") if use_ema else ("model_state_dict",)
+        state = next((state[k] for k in order if k in state), state)
     else:
         raise CheckpointError(f"{path}: an F5-TTS checkpoint is a .safetensors or .pt file")
     return {k.removeprefix("ema_model."): v for k, v in state.items()}
@@ -232,15 +233,16 @@ def infer_arch(state: dict[str, torch.Tensor]) -> list[dict]:
 
 
 def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike | Sequence[str],
-                       arch: dict | None = None) -> TTSModel:
+                       arch: dict | None = None, use_ema: bool = True) -> TTSModel:
     """An F5-TTS checkpoint (`.safetensors` or `.pt`) and its vocabulary (`vocab.txt` path or its
     lines) → our TTSModel in float32 on CPU, in eval mode, run by F5-TTS's rules (tts/rules/f5.py).
 
     `arch`: F5-TTS's DiT constructor arguments (a config's `model.arch`); None infers them from the
-    tensors (`choose_arch`).
+    tensors (`choose_arch`). `use_ema` False takes a trainer's `.pt`'s online weights (`model_state_dict`), as
+    F5-TTS's `use_ema=False` does.
     """
     tokens = read_vocab(vocab) if isinstance(vocab, (str, os.PathLike)) else list(vocab)
-    raw = read_state_dict(checkpoint)
+    raw = read_state_dict(checkpoint, use_ema)
     if arch is None:
         arch = choose_arch(raw, Path(checkpoint))
     state = convert_state_dict(raw)
