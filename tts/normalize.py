@@ -57,8 +57,10 @@ _UNITS = {  # symbol → (singular, plural); case matters: "m" is metres, "M" is
 _SPELLED_TLDS = {"io", "ai", "uk", "us", "tv", "fm", "de", "fr", "eu", "ca", "au"}  # said letter by letter
 _TLDS = r"com|org|net|edu|gov|io|ai|co|uk|us|tv|fm|de|fr|eu|ca|au|info|biz|dev|app"
 
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_URL = re.compile(r"\b(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:" + _TLDS + r")\b(?:/[\w./-]*[\w/])?",
+# Patterns that scan a run of characters start only where the run starts (a lookbehind): tried from every
+# position inside a long run, they would take time quadratic in its length (5,000 digits: seconds).
+_EMAIL = re.compile(r"(?<![\w.+-])\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_URL = re.compile(r"(?<![\w.-])\b(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:" + _TLDS + r")\b(?:/[\w./-]*[\w/])?",
                   re.IGNORECASE)
 _TITLE_RE = re.compile(r"\b(" + "|".join(_TITLES) + r")\.", re.IGNORECASE)
 _BEFORE_NAME_RE = re.compile(r"\b(" + "|".join(_BEFORE_NAMES) + r")\.", re.IGNORECASE)
@@ -66,21 +68,64 @@ _NAME_INITIAL = re.compile(r"\b([A-Z])\.(?=\s+[A-Z])")  # "J. K. Rowling", "Geor
 _OTHER_RE = re.compile(r"\b(" + "|".join(_OTHERS) + r")\.|\b(no)\.(?=\s*\d)", re.IGNORECASE)
 _MONTH_RE = re.compile(r"\b(" + "|".join(_MONTHS) + r")(?:\.|(?=\s+\d))", re.IGNORECASE)
 _DATE = re.compile(r"\b(" + "|".join(_MONTH_NAMES) + r")\s+(\d{1,2})(?:st|nd|rd|th)?\b(?![:\d])", re.IGNORECASE)
-_UNIT_RE = re.compile(r"(\d(?:[\d,]*\d)?(?:\.\d+)?)\s?(" + "|".join(re.escape(u) for u in sorted(_UNITS, key=len,
+_UNIT_RE = re.compile(r"(?<![\d,])(\d(?:[\d,]*\d)?(?:\.\d+)?)\s?(" + "|".join(re.escape(u) for u in sorted(_UNITS, key=len,
                                                                                                  reverse=True))
                       + r")(?![\w°/])(?:\.(?=\s+[a-z]))?")  # "6 ft. tall": that full stop ends nothing
-_INITIALISM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
+_INITIALISM = re.compile(r"(?<![A-Za-z]\.)\b(?:[A-Za-z]\.){2,}")
 _SYMBOLS = {"&": " and ", "%": " percent ", "@": " at ", "+": " plus ", "=": " equals ", "#": " number "}
 _CHAR_MAP = str.maketrans({"‘": "'", "’": "'", "`": "'", "“": '"', "”": '"', "…": "...",
                            "—": " - ", "–": " - ", ";": ",", ":": ",", "(": ",", ")": ",",
                            "[": ",", "]": ",", "{": ",", "}": ",", "\n": " ", "\t": " ", "/": " "})
 
 
+# Terminal escape sequences: CSI (colours, "\x1b[31m"), OSC (titles, links) and the two-character ones.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+# Markup tags (HTML, SSML: "<speak>", "<break time='1s'/>", "</b>", "<!-- -->"): a "<" then a letter, "/", "!" or
+# "?" up to the next ">". "3 < 4" is no tag.
+_NEXT_CHAR = re.compile(r"[ \"'”’)]*(.)?", re.DOTALL)  # the first character after quotes and spaces
+_BEFORE_CAPITAL = re.compile(r"\s+[A-Z]")
+_AT_END = re.compile(r"\s*\Z")
+_TAG = re.compile(r"<(?:!--[^<>]*--|[!?/]?[A-Za-z][^<>]*)>")
+
+
+def clean_text(text: str) -> tuple[str, list[str]]:
+    """Remove what is in a text but not meant to be heard → `(text, what was removed, described)`.
+
+    Invisible characters (Unicode format characters: soft hyphen, zero-width space, joiner and non-joiner, word
+    joiner, byte-order mark, direction marks) are removed where they stand, so a word they sit in stays one word;
+    terminal escape sequences, control characters other than white space, and markup tags are removed too.
+    Every tokenizer's text goes through it (`normalize_text`; F5-TTS's raw text in `tts.text`)."""
+    removed = []
+    escapes = _ANSI.findall(text)
+    if escapes:
+        text = _ANSI.sub("", text)
+        removed.append(f"{len(escapes)} terminal escape sequence{'s' * (len(escapes) > 1)}")
+    tags = _TAG.findall(text)
+    if tags:
+        text = _TAG.sub(" ", text)
+        shown = sorted({t.split()[0].rstrip(">/") + ">" for t in tags})
+        removed.append(f"{len(tags)} markup tag{'s' * (len(tags) > 1)} ({', '.join(shown[:5])})")
+    hidden = [c for c in text if unicodedata.category(c) in ("Cf", "Cc") and not c.isspace()]
+    if hidden:
+        kinds = set(hidden)
+        text = "".join(c for c in text if c not in kinds)
+        names = sorted({unicodedata.name(c, f"U+{ord(c):04X}").lower() for c in kinds})
+        removed.append(f"{len(hidden)} invisible or control character{'s' * (len(hidden) > 1)} "
+                       f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+    return text, removed
+
+
+def warn_removed(removed: list[str]) -> None:
+    """The one warning per text that names what was removed from it (`clean_text`'s list, and more)."""
+    if removed:
+        logger.warning("removed from the text, not spoken: %s", "; ".join(removed))
+
+
 def _sentence_end(m: re.Match) -> str:
     """"." when the abbreviation matched by `m` also ends its sentence: at the end of the text or
     before a capitalised word (a heuristic: "the U.S. Army" loses a pause it never had)."""
-    rest = m.string[m.end():].lstrip(" \"'”’)")
-    return "." if not rest or rest[0].isupper() else ""
+    after = _NEXT_CHAR.match(m.string, m.end())  # always matches; no copy of the rest, so linear time
+    return "." if after is None or after.group(1) is None or after.group(1).isupper() else ""
 
 
 def _spell(word: str) -> str:
@@ -121,8 +166,9 @@ def _unit(m: re.Match) -> str:
 
 def _before_name(m: re.Match) -> str:
     title, other = _BEFORE_NAMES[m.group(1).lower()]
-    after_a_name = re.search(r"[a-z0-9,]\s+[A-Z][\w']*\s+$", m.string[:m.start()])  # "on Main St."
-    if other is None or not after_a_name and re.match(r"\s+[A-Z]", m.string[m.end():]):
+    # "on Main St.": the 100 characters before are enough to tell, and keep the time linear
+    after_a_name = re.search(r"[a-z0-9,]\s+[A-Z][\w']*\s+$", m.string[max(0, m.start() - 100):m.start()])
+    if other is None or not after_a_name and _BEFORE_CAPITAL.match(m.string, m.end()):
         return title
     return other + _sentence_end(m)
 
@@ -138,10 +184,12 @@ def normalize_text(text: str) -> str:
     E-mail addresses and URLs are spoken ("at", "dot", "slash"); titles, months and common
     abbreviations become words; dotted initialisms are spelled ("U.S." → "u s"); dates, times, phone
     numbers, fractions, decades, years, currency, percentages and units are read as words;
-    `; :`, brackets and dashes become commas; ellipses become full stops; quotes are removed; other
-    characters that cannot be spoken are dropped with a warning naming them.
+    `; :`, brackets and dashes become commas; ellipses become full stops; quotes are removed; invisible
+    characters, control characters, terminal escapes and markup tags are removed (`clean_text`); other
+    characters that cannot be spoken are dropped. One warning per text names what was removed or dropped.
+    Time and output are linear in the text's length (numbers past 15 digits are read digit by digit).
     """
-    text = unicodedata.normalize("NFKC", text)
+    text, removed = clean_text(unicodedata.normalize("NFKC", text))
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
     text = _EMAIL.sub(_email, text)
     text = _URL.sub(_url, text)
@@ -156,23 +204,24 @@ def normalize_text(text: str) -> str:
     text = _DATE.sub(_date, text)
     text = expand_numbers(text)  # before the character map: "3:30" and "5–10" need : and –
     # An initialism's full stop ends a sentence only at the end of the text: "the U.S. Army" stays whole.
-    text = _INITIALISM.sub(lambda m: _spell(m.group(0).replace(".", "")) + ("" if m.string[m.end():].strip()
-                                                                            else "."), text)
+    text = _INITIALISM.sub(lambda m: _spell(m.group(0).replace(".", "")) + ("." if _AT_END.match(m.string, m.end())
+                                                                            else ""), text)
     text = _NAME_INITIAL.sub(r"\1", text)
     text = text.translate(_CHAR_MAP)
     for symbol, words in _SYMBOLS.items():
         text = text.replace(symbol, words)
     text = text.lower()
     text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # well-known → well known
-    text = re.sub(r"\s+-+\s+|^-+\s*|\s*-+$", ", ", text)  # a dash between words is a pause
+    text = re.sub(r"(?<!\s)\s+-+\s+|^-+\s*|(?<![\s-])\s*-+$", ", ", text)  # a dash between words is a pause
     text = re.sub(r"\.{2,}", ".", text)
     text = text.replace('"', " ")
     text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)  # quotes, not apostrophes inside words
     dropped = sorted(set(re.sub(r"[a-z' ,.?!]", "", text)))
     if dropped:
-        logger.warning("dropping characters that cannot be spoken: %s", " ".join(dropped))
+        removed.append(f"characters that cannot be spoken ({' '.join(dropped)})")
         text = re.sub(r"[^a-z' ,.?!]", " ", text)
-    text = re.sub(r"\s+([,.?!])", r"\1", text)  # marks attach to the word before them
+    warn_removed(removed)
+    text = re.sub(r"(?<!\s)\s+([,.?!])", r"\1", text)  # marks attach to the word before them
     text = re.sub(r"([,.?!])[,.?!]*(?=[,.?!])", "", text)  # "?!" , ",." → the last mark
     text = re.sub(r"^[\s,.?!]+", "", text)
     text = re.sub(r"([,.?!])(?=[a-z])", r"\1 ", text)

@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import inflect
 
-# Digit strings longer than this are codes or IDs, not quantities: they are read digit by digit.
-_MAX_CARDINAL_DIGITS = 15
+# Digit strings longer than this are codes or IDs, not quantities: they are read digit by digit, at most 6 spoken
+# characters a digit ("seven "), so a long number's spoken form grows only linearly; and Python's int() (whose
+# limit is 4,300 digits) never sees more digits than this. Up to it a number is read as one, at most 12 spoken
+# characters a digit ("seven hundred seventy-seven trillion ..."). README, section Limits.
+MAX_NUMBER_DIGITS = 15
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
                "€": ("euro", "euros", "cent", "cents")}
@@ -27,7 +30,7 @@ _CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s?([ap])(\.m\.|\.m(?![\w.])|m(?!\
 _FRACTION = re.compile(r"(?<![\d/])(?:(\d+)\s)?(\d+)/(\d+)(?![\d/])")
 _DECADE = re.compile(r"(?<![\d'])'?(\d{2}|\d{4})s\b")
 _GROUPED_NUMBER = re.compile(r"\b(\d{1,3}(?:,\d{3})+)(?:\.(\d+))?(?!\d)")
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?%")
+_PERCENT = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)\s?%")  # from a run's first digit: linear time
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
 _TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 _RANGE = re.compile(r"\b(\d+)\s?[-–]\s?(\d+)\b")
@@ -35,6 +38,7 @@ _NEGATIVE = re.compile(r"(?<![\w.])-(?=\d)")
 _DIGIT_LETTER = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
 _DECIMAL = re.compile(r"\b(\d+)\.(\d+)\b")
 _INTEGER = re.compile(r"\d+")
+_NEXT_WORD = re.compile(r"\s*(\S)?")
 
 
 @lru_cache(maxsize=1)
@@ -44,11 +48,19 @@ def _engine() -> inflect.engine:
     return inflect.engine()
 
 
+@lru_cache(maxsize=4096)
 def cardinal(n: int) -> str:
-    """`1234` → `"one thousand two hundred thirty-four"` (American: no "and")."""
-    if len(str(n)) > _MAX_CARDINAL_DIGITS:
+    """`1234` → `"one thousand two hundred thirty-four"` (American: no "and"); past `MAX_NUMBER_DIGITS` digits,
+    digit by digit."""
+    if abs(n) >= 10**MAX_NUMBER_DIGITS:
         return digits(str(n))
     return _engine().number_to_words(n, andword="", comma="")  # no pause inside a number
+
+
+def number(s: str) -> str:
+    """A written digit string → words: `cardinal` up to `MAX_NUMBER_DIGITS` digits, else digit by digit (never
+    through int(), so any length is read)."""
+    return cardinal(int(s)) if len(s) <= MAX_NUMBER_DIGITS else digits(s)
 
 
 def digits(s: str) -> str:
@@ -56,9 +68,10 @@ def digits(s: str) -> str:
     return " ".join(_DIGIT_WORDS[int(c)] for c in s)
 
 
-def ordinal(n: int) -> str:
-    """`22` → `"twenty-second"`."""
-    return _engine().ordinal(cardinal(n))
+def ordinal(n: int | str) -> str:
+    """`22` (or `"22"`) → `"twenty-second"`; a digit string past `MAX_NUMBER_DIGITS` digits: digit by digit, the
+    last one an ordinal."""
+    return _engine().ordinal(number(n) if isinstance(n, str) else cardinal(n))
 
 
 def year_or_cardinal(n: int) -> str:
@@ -87,20 +100,20 @@ def _currency(m: re.Match) -> str:
     one, many, sub_one, sub_many = _CURRENCIES[m.group(1)]
     whole, frac, scale = m.group(2).replace(",", ""), (m.group(3) or "")[1:], m.group(4)
     if scale:  # "$2.5 million": the amount is a count of millions, so there are no cents
-        amount = f"{cardinal(int(whole))} point {digits(frac)}" if frac else cardinal(int(whole))
+        amount = f"{number(whole)} point {digits(frac)}" if frac else number(whole)
         return f"{amount} {_SCALES[scale.lower()]} {many}"
-    units = int(whole)
+    units = whole.lstrip("0")
     subunits = int((frac + "00")[:2]) if frac else 0
     parts = []
     if units or not subunits:
-        parts.append(f"{cardinal(units)} {one if units == 1 else many}")
+        parts.append(f"{number(whole)} {one if units == '1' else many}")
     if subunits:
         parts.append(f"{cardinal(subunits)} {sub_one if subunits == 1 else sub_many}")
     return " and ".join(parts)
 
 
 def _decimal(m: re.Match) -> str:
-    return f"{cardinal(int(m.group(1)))} point {digits(m.group(2))}"
+    return f"{number(m.group(1))} point {digits(m.group(2))}"
 
 
 def _time(m: re.Match) -> str:
@@ -114,7 +127,7 @@ def _time(m: re.Match) -> str:
 
 def _grouped(m: re.Match) -> str:
     """"1,500" → "one thousand five hundred": a thousands comma marks a quantity, never a year."""
-    whole = cardinal(int(m.group(1).replace(",", "")))
+    whole = number(m.group(1).replace(",", ""))
     return f"{whole} point {digits(m.group(2))}" if m.group(2) else whole
 
 
@@ -130,13 +143,15 @@ def _clock(m: re.Match) -> str:
     said = cardinal(hour) if minute == 0 else f"{cardinal(hour)} {'oh ' if minute < 10 else ''}{cardinal(minute)}"
     end = ""
     if m.group(4) == ".m.":  # the abbreviation's full stop may also end the sentence
-        rest = m.string[m.end():].lstrip()
-        end = "." if not rest or rest[0].isupper() else ""
+        after = _NEXT_WORD.match(m.string, m.end())  # always matches; no copy of the rest, so linear time
+        end = "." if after is None or after.group(1) is None or after.group(1).isupper() else ""
     return f"{said} {m.group(3).lower()} m{end}"
 
 
 def _fraction(m: re.Match) -> str:
     """"1/2" → "one half", "3/4" → "three quarters", "2 1/2" → "two and a half", "24/7" → "twenty-four seven"."""
+    if max(len(g) for g in m.groups() if g) > MAX_NUMBER_DIGITS:  # not a fraction: read each number
+        return " ".join(number(g) for g in m.groups() if g)
     whole, num, den = m.group(1), int(m.group(2)), int(m.group(3))
     if not 0 < num < den <= 10 and den not in (12, 16, 32, 64, 100) or num >= den:
         return f"{whole + ' ' if whole else ''}{cardinal(num)} {cardinal(den)}"  # not a fraction: read both
@@ -169,11 +184,11 @@ def expand_numbers(text: str) -> str:
     text = _DECADE.sub(_decade, text)
     text = _PERCENT.sub(lambda m: f"{m.group(1)} percent", text)
     text = _GROUPED_NUMBER.sub(_grouped, text)
-    text = _ORDINAL.sub(lambda m: ordinal(int(m.group(1))), text)
+    text = _ORDINAL.sub(lambda m: ordinal(m.group(1)), text)
     text = _TIME.sub(_time, text)
     text = _DIGIT_LETTER.sub(" ", text)  # "221B" → "221 B", "Q3" → "Q 3", "5pm" → "5 pm"
     text = _RANGE.sub(lambda m: f"{m.group(1)} to {m.group(2)}", text)
     text = _NEGATIVE.sub("minus ", text)
     text = _DECIMAL.sub(_decimal, text)
     return _INTEGER.sub(lambda m: year_or_cardinal(int(m.group(0))) if len(m.group(0)) == 4
-                        else cardinal(int(m.group(0))), text)
+                        else number(m.group(0)), text)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .g2p import PHONES, load_g2p
-from .normalize import normalize_text
+from .normalize import clean_text, normalize_text, warn_removed
 
 FILLER = "<filler>"
 WORD_BOUNDARY = " "
@@ -166,7 +166,12 @@ class F5Tokenizer(Tokenizer):
         self._ids = {tok: i + 1 for i, tok in enumerate(vocab)}
 
     def _normalized(self, text: str) -> str:
-        return text  # F5-TTS's models read text as written
+        # F5-TTS's models read text as written: less what is not meant to be heard (escapes, tags, invisibles)
+        text, removed = clean_text(text)
+        warn_removed(removed)
+        if not text.strip():
+            raise TextError("text has nothing speakable once markup, control and invisible characters are removed")
+        return text
 
     def _is_normalized(self, text: str) -> bool:
         return isinstance(text, str) and bool(text.strip())
