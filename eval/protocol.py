@@ -9,6 +9,7 @@ that file; `build_cross_sentence_pairs` derives pairs the same way from any Libr
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 from collections import defaultdict
@@ -89,20 +90,43 @@ def read_pair_list(path: str | os.PathLike, librispeech_dir: str | os.PathLike) 
     missing file fails here, before any generation. Texts are used as written (LibriSpeech-PC: cased,
     punctuated); durations are the list's.
     """
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")  # -sig: a leading byte-order mark is not part of an id
+    except UnicodeDecodeError as err:
+        raise ValueError(f"pair list {path} is not UTF-8 text: {err.reason} at byte {err.start}") from None
     pairs = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    first_line: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")
         if len(fields) != 6:
             raise ValueError(f"{path}:{n}: expected 6 tab-separated fields, got {len(fields)}")
         ref_id, ref_dur, ref_text, gen_id, gen_dur, gen_text = fields
-        prompt = Utterance(ref_id, ref_text, librispeech_audio_path(librispeech_dir, ref_id), float(ref_dur))
-        target = Utterance(gen_id, gen_text, librispeech_audio_path(librispeech_dir, gen_id), float(gen_dur))
+        try:
+            prompt = Utterance(ref_id, ref_text, librispeech_audio_path(librispeech_dir, ref_id),
+                               _seconds(ref_dur, "ref_dur"))
+            target = Utterance(gen_id, gen_text, librispeech_audio_path(librispeech_dir, gen_id),
+                               _seconds(gen_dur, "gen_dur"))
+        except (ValueError, FileNotFoundError) as err:
+            raise type(err)(f"{path}:{n}: {err}") from None
+        if gen_id in first_line:
+            raise ValueError(f"{path}:{n}: target id {gen_id} is on line {first_line[gen_id]} too; outputs are "
+                             f"named by target id")
+        first_line[gen_id] = n
         pairs.append(EvalPair(prompt, target))
-    if len({p.id for p in pairs}) != len(pairs):
-        raise ValueError(f"{path}: a target id appears twice; outputs are named by target id")
     return pairs
+
+
+def _seconds(field: str, name: str) -> float:
+    """A duration field of the pair list as a positive number of seconds, else ValueError naming it."""
+    try:
+        seconds = float(field)
+    except ValueError:
+        raise ValueError(f"{name} {field!r} is not a number") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name} {field!r} must be a positive number of seconds")
+    return seconds
 
 
 def write_pair_list(pairs: Iterable[EvalPair], path: str | os.PathLike) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from codec.audio import AudioError, audio_duration
 from codec.checkpoint import atomic_write
 
 COLUMNS = ("id", "path", "duration", "speaker", "text")
@@ -141,9 +142,10 @@ class ManifestError(ValueError):
 def read_manifest(path: str | os.PathLike, skip_bad_lines: bool = False) -> list[Utterance]:
     """Every utterance of a manifest, each line checked before any work starts.
 
-    A line needs five tab-separated columns, a non-empty id and text, a finite positive duration and
-    an audio file that exists. Bad lines raise one ManifestError listing all of them (line number
-    and reason), or, with `skip_bad_lines`, are left out and reported on stderr.
+    A line needs five tab-separated columns, a non-empty id not used by an earlier line, a non-empty text, a
+    finite positive duration and an audio file that opens as audio (its header is read). Bad lines raise one
+    ManifestError listing all of them (line number and reason; a repeated id names the line that has it
+    first), or, with `skip_bad_lines`, are left out and reported on stderr.
     """
     path = Path(path)
     try:
@@ -153,15 +155,19 @@ def read_manifest(path: str | os.PathLike, skip_bad_lines: bool = False) -> list
     if not lines or tuple(lines[0].split("\t")) != COLUMNS:
         raise ManifestError(f"{path} is not a manifest: expected the header {' '.join(COLUMNS)} (tab-separated), "
                             f"got {lines[0] if lines else 'an empty file'!r}")
+    numbered = [(number, line) for number, line in enumerate(lines[1:], start=2) if line.strip()]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # opening audio files: mostly waiting on the disk
+        checked = list(pool.map(lambda item: _check_line(item[1], path.parent), numbered))
     utts: list[Utterance] = []
     bad: list[str] = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        utt, problem = _parse_line(line, path.parent)
+    first_line: dict[str, int] = {}
+    for (number, _), (utt, problem) in zip(numbered, checked):
         if utt is None:
             bad.append(f"line {number}: {problem}")
+        elif utt.id in first_line:
+            bad.append(f"line {number}: duplicate id {utt.id!r}: line {first_line[utt.id]} has it too")
         else:
+            first_line[utt.id] = number
             utts.append(utt)
     if bad:
         shown = "\n  ".join(bad[:50]) + (f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else "")
@@ -192,3 +198,14 @@ def _parse_line(line: str, root: Path) -> tuple[Utterance | None, str | None]:
     if not full.is_file():
         return None, f"audio file not found: {full}"
     return Utterance(uid, str(full), seconds, speaker, text), None
+
+
+def _check_line(line: str, root: Path) -> tuple[Utterance | None, str | None]:
+    """`_parse_line`, then the audio opened (its header read): a file that is not audio is a bad line."""
+    utt, problem = _parse_line(line, root)
+    if utt is not None:
+        try:
+            audio_duration(utt.path, at_most=0.0)
+        except AudioError as err:
+            return None, str(err)
+    return utt, problem
