@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 
 from codec.device import pick_device
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        check_port(args.host, args.port)  # before the models load: a busy port is said at once
         options = options_from_args(args)
         device = pick_device(args.device)
     except ValueError as err:
@@ -71,3 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_app(synthesizer, status, args.concurrency, options)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """ValueError unless `host` can listen on `port` now (bound and let go at once, as the server will bind it)."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port must be a port number from 1 to 65535, got {port}")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closing port is free
+            s.bind(address)
+    except OSError as err:
+        raise ValueError(f"cannot listen on {host}:{port}: {err.strerror or err}; is another server using it? "
+                         f"Stop it or choose another --port") from None

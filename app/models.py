@@ -108,6 +108,9 @@ def load_synthesizer(tts: str | None, codec: str | None, asr: str, device: torch
                  if any(key in str(err) for key in keys)]
         hints = hints or [HOW_TO_GET_TTS, HOW_TO_GET_CODEC]
         return None, _failed(status, " ".join([str(err).rstrip(".") + "."] + hints))
+    except Exception as err:  # anything else a broken model does while it is built (out of memory, ...): the page
+        logger.exception("the models could not be loaded")  # still starts, and says it
+        return None, _failed(status, f"the models could not be loaded: {type(err).__name__}: {err}. {HOW_TO_GET_TTS}")
     loaded = synthesizer.codec
     source = getattr(loaded, "source", None)
     status = dataclasses.replace(status, codec=f"{source} ({loaded.subfolder})" if getattr(loaded, "subfolder", None)
