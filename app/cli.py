@@ -1,4 +1,5 @@
-"""`python -m app [--tts DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860] ...`: load the models once, serve the page."""
+"""`python -m app [--tts DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860] ...`: load the models once, serve the page
+and the APIs. `python -m app voices add NAME clip.wav --text "..." | list | remove NAME`: the saved voices."""
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,11 @@ from tts.asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from tts.options import add_option_arguments, options_from_args
 
 from .models import DEFAULT_TTS, load_synthesizer
-from .server import build_app
+from .page import serve
+from .service import Service
+from .speech import InputError
+from .voices import VoiceStore
 
-# A reference needs at most 15 s (longer ones are cut); 20 MB holds minutes of 16-bit WAV.
-MAX_UPLOAD = "20mb"
 
 
 def _positive_int(value: str) -> int:
@@ -27,9 +29,9 @@ def _positive_int(value: str) -> int:
     return n
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The models and where they run: the same flags and environment variables for the app and `voices`."""
     env = os.environ
-    parser = argparse.ArgumentParser(prog="python -m app", description="cubetts voice-cloning web app and API")
     parser.add_argument("--tts", default=env.get("CUBETTS_TTS") or DEFAULT_TTS,
                         help="TTS model directory, hub id or F5-TTS release name (env CUBETTS_TTS; default: "
                              "%(default)s, F5-TTS v1 Base, CC-BY-NC weights); when it cannot be loaded the page "
@@ -44,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "(env CUBETTS_ASR; default: %(default)s)")
     parser.add_argument("--device", default="auto",
                         help="auto (the GPU when there is one), cpu, cuda, cuda:1, ... (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="cubetts voice-cloning web app and API "
+                                     "(`python -m app voices --help`: the saved voices)")
+    add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 serves the network (default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
@@ -55,8 +63,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_voices_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app voices", description="the saved voices, under "
+                                     "$CUBETTS_HOME/voices (default: the user's data folder)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="save a clip as a voice (prepared for the model and codec given)")
+    add.add_argument("name", help="the voice's name: lower-case letters, digits, - and _")
+    add.add_argument("clip", help="the reference clip (.wav .flac .ogg .mp3 .aiff; up to 60 s, 3 to 15 s is best)")
+    add.add_argument("--text", help="what the clip says (default: transcribed by --asr)")
+    add.add_argument("--force", action="store_true", help="replace a voice of that name")
+    add_model_arguments(add)
+    commands.add_parser("list", help="the voices, with their transcripts")
+    remove = commands.add_parser("remove", help="delete a saved voice")
+    remove.add_argument("name")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["voices"]:
+        return voices_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         check_port(args.host, args.port)  # before the models load: a busy port is said at once
@@ -70,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                                            {"subfolder": subfolder} if subfolder else {})
     if synthesizer is not None and isinstance(synthesizer.transcriber, WhisperTranscriber):
         synthesizer.transcriber.start_loading()  # in the background: requests never wait on a download
-    demo = build_app(synthesizer, status, args.concurrency, options)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
+    service = Service.create(synthesizer, status, VoiceStore(), args.concurrency, options)
+    serve(service, args.host, args.port, args.share)
     return 0
 
 
@@ -87,3 +114,34 @@ def check_port(host: str, port: int) -> None:
     except OSError as err:
         raise ValueError(f"cannot listen on {host}:{port}: {err.strerror or err}; is another server using it? "
                          f"Stop it or choose another --port") from None
+
+
+def voices_main(argv: list[str]) -> int:
+    args = build_voices_parser().parse_args(argv)
+    store = VoiceStore()
+    try:
+        if args.command == "list":
+            for name in store.names():
+                voice = store.get(name)
+                print(f"{name}\t{voice.transcript}")
+        elif args.command == "remove":
+            store.remove(args.name)
+            print(f"removed the voice {args.name.strip().lower()!r}")
+        else:
+            store.check_new(args.name, args.clip, args.text, args.force)  # before the models load
+            voice = store.add(args.name, args.clip, args.text, _load(args), force=args.force)
+            print(f"saved the voice {voice.name!r} ({voice.transcript!r}) in {store.root}")
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    device = pick_device(args.device)
+    subfolder = codec_subfolder(args.codec, args.codec_subfolder) if args.codec else None
+    synthesizer, status = load_synthesizer(args.tts, args.codec, args.asr, device,
+                                           codec_kwargs={"subfolder": subfolder} if subfolder else {})
+    if synthesizer is None:
+        raise InputError(f"the models are not loaded: {status.problem}", "tts")
+    return synthesizer

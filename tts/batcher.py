@@ -3,7 +3,13 @@
 Each request is checked and prepared in its own handler thread (`Synthesizer.prepare`, where every
 input error is raised and answered to that user alone); the prepared jobs then meet here. One
 worker thread runs `Synthesizer.generate` on all jobs waiting at that moment, so under load the
-batch grows with the queue and throughput with it, while a lone request starts at once.
+batch grows with the queue and throughput with it, while a lone request starts at once. Streamed
+jobs (`stream`) take turns with the batches: each round generates the waiting jobs, then one piece of
+every open stream, so a long stream never holds the model for long.
+
+A job whose `cancelled()` answers True (its client went away) is dropped: before its batch starts,
+between the batches of its pieces (`Synthesizer.generate`), or between the pieces of its stream. Its
+caller gets `Cancelled` at once; the work that follows it is not delayed by it.
 """
 from __future__ import annotations
 
@@ -11,17 +17,39 @@ import dataclasses
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
-from .synthesizer import Job, Synthesizer
+from .synthesizer import Cancelled, Job, Synthesizer
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class _Task:
+    """One job in the batcher: what the worker sends back (`results`: ("piece" | "done" | "end" | "error",
+    value)), the progress it heard (reported in the caller's thread), and `dropped`, set by a caller that
+    stops listening."""
+
+    job: Job
+    streamed: bool
+    report: Callable[[int, int], None] | None
+    results: queue.Queue = field(default_factory=queue.Queue)
+    heard: list[tuple[int, int]] = field(default_factory=list)
+    reported: int = 0
+    dropped: threading.Event = field(default_factory=threading.Event)
+
+    def report_progress(self) -> None:
+        if self.report is not None and len(self.heard) > self.reported:
+            self.reported = len(self.heard)
+            self.report(*self.heard[-1])
+
+
 class Batcher:
-    """`run(job)` from any thread → that job's waveforms, generated in a batch with whatever else is waiting.
+    """`run(job)` from any thread → that job's waveforms, generated in a batch with whatever else is waiting;
+    `stream(job)` → its first text's waveform, piece by piece.
 
     At most `max_jobs` jobs go into one `generate` call, with DiT batches of up to `batch_size`
     pieces (default: `max_jobs`). Each job's result equals what it gives alone (see `generate`).
@@ -35,30 +63,69 @@ class Batcher:
         self.max_jobs = max_jobs
         self.batch_size = batch_size or max_jobs
         self.batch_sizes: list[int] = []  # jobs per generate call, for tests and logs
-        self._queue: queue.Queue[tuple[Job, Future]] = queue.Queue()
+        self._queue: queue.Queue[_Task] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
     def run(self, job: Job, poll_seconds: float = 0.2) -> list[torch.Tensor]:
-        """Generate `job` (blocking) → `[wav: (T,)]` per text. Its `progress` is called from this thread."""
+        """Generate `job` (blocking) → `[wav: (T,)]` per text. Its `progress` is called from this thread.
+        Raises `Cancelled` within `poll_seconds` of `job.cancelled()` becoming true."""
+        return self.run_all([job], poll_seconds)[0]
+
+    def run_all(self, jobs: Sequence[Job], poll_seconds: float = 0.2) -> list[list[torch.Tensor]]:
+        """Several jobs of one request (e.g. a dialogue's turns), queued together so that they share batches →
+        each one's `run` result. When one fails or is cancelled, the others are dropped and its error raised."""
+        tasks = [self._submit(job, streamed=False) for job in jobs]
+        results = []
+        for task in tasks:
+            kind, value = self._next(task, poll_seconds)
+            if kind == "error":
+                for t in tasks:
+                    t.dropped.set()
+                raise value
+            results.append(value)
+        return results
+
+    def stream(self, job: Job, poll_seconds: float = 0.2) -> Iterator[torch.Tensor]:
+        """The job's first text as successive waveform pieces `(T_i,)` (`Synthesizer.stream`), each as soon as
+        it is made. Closing the iterator early drops the rest of the job; a cancelled job raises `Cancelled`."""
+        task = self._submit(job, streamed=True)
+        finished = False
+        try:
+            while True:
+                kind, value = self._next(task, poll_seconds)
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    finished = True
+                    return
+                yield value
+        finally:
+            if not finished:
+                task.dropped.set()
+
+    def _submit(self, job: Job, streamed: bool) -> _Task:
         self._ensure_worker()
-        progress = job.progress
-        latest: list[tuple[int, int]] = []
-        if progress is not None:  # the worker only records; UI callbacks run in the caller's thread
-            job = dataclasses.replace(job, progress=lambda done, total: latest.append((done, total)))
-        future: Future = Future()
-        self._queue.put((job, future))
-        reported = 0
+        task = _Task(job, streamed, job.progress)
+        asked = job.cancelled
+        # The worker only records progress; UI callbacks run in the caller's thread.
+        task.job = dataclasses.replace(
+            job, progress=None if job.progress is None else lambda done, total: task.heard.append((done, total)),
+            cancelled=lambda: task.dropped.is_set() or (asked is not None and asked()))
+        self._queue.put(task)
+        return task
+
+    def _next(self, task: _Task, poll_seconds: float) -> tuple[str, object]:
         while True:
             try:
-                result = future.result(timeout=poll_seconds)
-            except TimeoutError:
-                result = None
-            if progress is not None and len(latest) > reported:
-                reported = len(latest)
-                progress(*latest[-1])
-            if future.done():
-                return result if result is not None else future.result()
+                item = task.results.get(timeout=poll_seconds)
+            except queue.Empty:
+                item = None
+            task.report_progress()
+            if item is not None:
+                return item
+            if task.job.is_cancelled():
+                return "error", Cancelled()
 
     def _ensure_worker(self) -> None:
         with self._start_lock:
@@ -67,21 +134,60 @@ class Batcher:
                 self._worker.start()
 
     def _work(self) -> None:
+        streams: list[tuple[_Task, Iterator[torch.Tensor]]] = []
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_jobs:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self.batch_sizes.append(len(batch))
-            logger.debug("generating %d jobs together", len(batch))
-            try:
-                results = self.synthesizer.generate([job for job, _ in batch], self.batch_size)
-            except Exception as err:  # noqa: BLE001 - handed to every waiting caller, who raises it
-                for _, future in batch:
-                    future.set_exception(err)
-                continue
-            for (_, future), wavs in zip(batch, results):
-                future.set_result(wavs)
+            tasks = self._take(wait=not streams)
+            streams += [(t, iter(self.synthesizer.stream(t.job))) for t in tasks if t.streamed and self._alive(t)]
+            batch = [t for t in tasks if not t.streamed and self._alive(t)]
+            if batch:
+                self._generate(batch)
+            streams = [(t, pieces) for t, pieces in streams if self._advance(t, pieces)]
 
+    def _take(self, wait: bool) -> list[_Task]:
+        """Up to `max_jobs` waiting tasks; with `wait`, block until there is one."""
+        tasks = []
+        if wait:
+            tasks.append(self._queue.get())
+        while len(tasks) < self.max_jobs:
+            try:
+                tasks.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return tasks
+
+    @staticmethod
+    def _alive(task: _Task) -> bool:
+        if task.job.is_cancelled():
+            logger.info("dropped a cancelled request before it started")
+            task.results.put(("error", Cancelled()))
+            return False
+        return True
+
+    def _generate(self, batch: list[_Task]) -> None:
+        self.batch_sizes.append(len(batch))
+        logger.debug("generating %d jobs together", len(batch))
+        try:
+            results = self.synthesizer.generate([t.job for t in batch], self.batch_size)
+        except Exception as err:  # noqa: BLE001 - handed to every waiting caller, who raises it
+            for t in batch:
+                t.results.put(("error", err))
+            return
+        for t, wavs in zip(batch, results):
+            t.results.put(("error", wavs) if isinstance(wavs, Cancelled) else ("done", wavs))
+
+    @staticmethod
+    def _advance(task: _Task, pieces: Iterator[torch.Tensor]) -> bool:
+        """One more piece of a stream; False once it has ended (or failed, or was cancelled)."""
+        try:
+            piece = None if task.job.is_cancelled() else next(pieces, None)
+        except Exception as err:  # noqa: BLE001 - handed to the stream's reader, who raises it
+            task.results.put(("error", err))
+            return False
+        if piece is None:
+            cancelled = task.job.is_cancelled()
+            if cancelled:
+                getattr(pieces, "close", lambda: None)()  # a generator's `finally` runs now, not at collection
+            task.results.put(("error", Cancelled()) if cancelled else ("end", None))
+            return False
+        task.results.put(("piece", piece))
+        return True

@@ -9,6 +9,8 @@ import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
 from app.models import ModelStatus, describe_device  # noqa: E402
+from app.service import Service  # noqa: E402
+from app.voices import VoiceStore  # noqa: E402
 from codec import WavCube, WavCubeConfig  # noqa: E402
 from tts import Synthesizer, SynthesisOptions  # noqa: E402
 from tts.model import TTSConfig, TTSModel  # noqa: E402
@@ -82,11 +84,34 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def served(synthesizer, status):
-    """The app with tiny models, on a free localhost port, for the client and browser tests → its URL."""
-    from app.server import build_app
+def voices(tmp_path_factory) -> VoiceStore:
+    """A voice store of the tests' own (never the user's)."""
+    return VoiceStore(tmp_path_factory.mktemp("cubetts-home") / "voices")
 
-    demo = build_app(synthesizer, status)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+
+@pytest.fixture(scope="session")
+def service(synthesizer, status, voices) -> Service:
+    """The tiny models as the app serves them: 8 requests at once, batched together (`python -m app`'s default)."""
+    return Service.create(synthesizer, status, voices, concurrency=8)
+
+
+@pytest.fixture(autouse=True)
+def no_user_voices(monkeypatch, tmp_path) -> None:
+    """A VoiceStore made without a folder (the CLI's) writes under the test's folder, not the user's home."""
+    monkeypatch.setenv("CUBETTS_HOME", str(tmp_path / "cubetts-home"))
+
+
+def start(service: Service) -> tuple:
+    """The app as `python -m app` serves it (page, Gradio's API, the OpenAI API), on a free port → (blocks, url)."""
+    from app.page import serve
+
+    demo = serve(service, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
+    return demo, demo.local_url
+
+
+@pytest.fixture(scope="session")
+def served(service):
+    """The app with tiny models, on a free localhost port, for the client and browser tests → its URL."""
+    demo, url = start(service)
     yield url
     demo.close()

@@ -63,7 +63,7 @@ def test_all_settings_by_name(client, refs):
 
 @pytest.mark.parametrize("text, ref, message", [
     ("", "good", "Text: text is empty"),
-    ("word " * 250, "good", "Text: text is 1250 characters long; the limit is max_chars=1000"),
+    ("word " * 250, "good", "Text: text is 1249 characters long as it will be said"),
     ("Hello.", "silent", "Reference: the reference audio is silent"),
     ("Hello.", "short", "at least 1 s is needed"),
     ("Hello.", "unreadable", "Reference: cannot read audio file broken.wav"),
@@ -80,7 +80,7 @@ def test_without_models_the_page_starts_and_says_what_is_missing(refs):
     import torch
 
     from app.models import load_synthesizer
-    from app.server import build_app
+    from app.page import build_app
 
     synthesizer, status = load_synthesizer(None, "yhaha/WavCube", "openai/whisper-large-v3-turbo",
                                            torch.device("cpu"))

@@ -40,7 +40,7 @@ def test_starts_without_a_checkpoint_and_says_what_is_missing(launched):
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7999 and not kwargs["share"]
     assert demo._queue.default_concurrency_limit == 3
     status = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-status")
-    assert "Not ready" in status.value and "F5TTS_v1_Base" in status.value and "CC-BY-NC" in status.value
+    assert "Not ready" in status.value and "F5TTS_v1_Base" in status.value
     assert "SWivid/F5-TTS" in status.value and "Hugging Face Hub" in status.value and "CUBETTS_TTS" in status.value
     components = labelled(demo)
     assert components["Steps"].value == SynthesisOptions().nfe and components["Speed"].value == SynthesisOptions().speed

@@ -12,43 +12,43 @@ from app.server import clone_voice
 from .conftest import OPTIONS, REF_TEXT, SR
 
 
-def test_returns_audio_and_the_seed_that_repeats_it(synthesizer, refs):
+def test_returns_audio_and_the_seed_that_repeats_it(service, synthesizer, refs):
     stages = []
-    (sr, wav), seed = clone_voice(synthesizer, "Good morning, everyone.", refs["good"], REF_TEXT,
+    (sr, wav), seed = clone_voice(service, "Good morning, everyone.", refs["good"], REF_TEXT,
                                   progress=lambda fraction, desc: stages.append((fraction, desc)))
     assert sr == SR and wav.dtype == np.int16 and wav.ndim == 1 and wav.shape[0] > SR // 10
     assert np.abs(wav).max() > 0
     assert [f for f, _ in stages] == sorted(f for f, _ in stages) and len(stages) >= 3
     assert any("1 sentence" in desc for _, desc in stages)
     assert any("spoken 1 of 1 pieces" in desc for _, desc in stages)  # the synthesizer reports its batches
-    (_, again), same = clone_voice(synthesizer, "Good morning, everyone.", refs["good"], REF_TEXT, seed=f" {seed} ")
+    (_, again), same = clone_voice(service, "Good morning, everyone.", refs["good"], REF_TEXT, seed=f" {seed} ")
     assert same == seed and np.array_equal(wav, again)
-    seeds = {clone_voice(synthesizer, "Hi.", refs["good"], REF_TEXT, seed="")[1] for _ in range(3)}
+    seeds = {clone_voice(service, "Hi.", refs["good"], REF_TEXT, seed="")[1] for _ in range(3)}
     assert len(seeds) == 3  # an empty seed is drawn anew each time
 
 
-def test_text_is_normalised_once_per_request(synthesizer, refs, monkeypatch):
+def test_text_is_normalised_once_per_request(service, synthesizer, refs, monkeypatch):
     import tts.text as frontend
 
     seen = []
     normalize = frontend.normalize_text
     monkeypatch.setattr(frontend, "normalize_text", lambda text: seen.append(text) or normalize(text))
     text = "Dr. Smith paid $3.50 at 3:30. Then, with 2 friends, he left!"
-    (_, wav), seed = clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=4)
+    (_, wav), seed = clone_voice(service, text, refs["good"], REF_TEXT, seed=4)
     assert seen == [text, REF_TEXT]  # each input once, where it enters (Synthesizer.prepare)
     monkeypatch.setattr(frontend, "normalize_text", normalize)
-    (_, again), _ = clone_voice(synthesizer, normalize(text), refs["good"], normalize(REF_TEXT), seed=4)
+    (_, again), _ = clone_voice(service, normalize(text), refs["good"], normalize(REF_TEXT), seed=4)
     assert np.array_equal(wav, again)  # what the model reads is the normalised text, whoever normalised it
 
 
-def test_the_seed_shown_repeats_the_audio_in_the_cli(synthesizer, refs, tmp_path):
+def test_the_seed_shown_repeats_the_audio_in_the_cli(service, synthesizer, refs, tmp_path):
     """The seed is drawn in one place (Synthesizer.prepare): the page's drawn seed, given to the CLI with the
     same settings, gives the same audio."""
     import soundfile as sf
 
     from tts.cli import main
 
-    (sr, wav), seed = clone_voice(synthesizer, "Good morning, everyone.", refs["good"], REF_TEXT, seed="")
+    (sr, wav), seed = clone_voice(service, "Good morning, everyone.", refs["good"], REF_TEXT, seed="")
     synthesizer.model.save_pretrained(tmp_path / "tts")
     synthesizer.codec.save_pretrained(tmp_path / "codec")
     assert main(["synth", "--text", "Good morning, everyone.", "--ref", refs["good"], "--ref-text", REF_TEXT,
@@ -59,28 +59,29 @@ def test_the_seed_shown_repeats_the_audio_in_the_cli(synthesizer, refs, tmp_path
     assert np.abs(cli.astype(int) - wav.astype(int)).max() <= 1  # 16-bit rounding of the same samples
 
 
-def test_f5_models_get_text_as_written(f5_reference, refs):
+def test_f5_models_get_text_as_written(f5_reference, refs, status, voices):
     """The text is checked by the synthesizer's tokenizer, not by English normalisation in the app: F5-TTS's
     models speak Chinese."""
     import json
 
-    from tts import SynthesisOptions, Synthesizer
-    from tts.f5 import load_f5_checkpoint
+    from app.service import Service
+    from tts import SynthesisOptions, Synthesizer, load_f5_checkpoint
 
     from ..tts.test_f5_rules import StandInMelCodec
 
     arch = json.loads((f5_reference / "config.json").read_text())["arch"]
     model = load_f5_checkpoint(f5_reference / "model.safetensors", f5_reference / "vocab.txt", arch)
-    f5 = Synthesizer(model, StandInMelCodec(), transcriber=lambda wav, sr: "unused", options=SynthesisOptions(nfe=2))
+    f5 = Service.create(Synthesizer(model, StandInMelCodec(), transcriber=lambda wav, sr: "unused",
+                                    options=SynthesisOptions(nfe=2)), status, voices)
     (sr, wav), _ = clone_voice(f5, "你好，世界。", refs["good"], "hello there, my good friend.", seed=0)
     assert sr == 24000 and wav.shape[0] > 0
     with pytest.raises(gr.Error, match="Text: text is empty"):
         clone_voice(f5, " ", refs["good"], REF_TEXT)
 
 
-def test_settings_reach_the_synthesizer(synthesizer, refs):
+def test_settings_reach_the_synthesizer(service, synthesizer, refs):
     def speak(**settings) -> np.ndarray:
-        (_, wav), _ = clone_voice(synthesizer, "Seven short words are spoken right here.", refs["good"], REF_TEXT,
+        (_, wav), _ = clone_voice(service, "Seven short words are spoken right here.", refs["good"], REF_TEXT,
                                   **{"seed": 1, **settings})
         return wav
 
@@ -94,15 +95,15 @@ def test_settings_reach_the_synthesizer(synthesizer, refs):
     assert abs(fast.shape[0] - normal.shape[0] / 2) < 0.1 * normal.shape[0]
 
 
-def test_empty_transcript_is_transcribed(synthesizer, refs):
+def test_empty_transcript_is_transcribed(service, synthesizer, refs):
     calls = synthesizer.transcriber.calls
-    (_, wav), _ = clone_voice(synthesizer, "Good morning.", refs["good"], "  ", seed=0)
+    (_, wav), _ = clone_voice(service, "Good morning.", refs["good"], "  ", seed=0)
     assert synthesizer.transcriber.calls == calls + 1 and wav.shape[0] > 0
 
 
-def test_remove_silence_never_lengthens(synthesizer, refs):
-    (_, kept), _ = clone_voice(synthesizer, "One. Two. Three.", refs["good"], REF_TEXT, seed=3)
-    (_, removed), _ = clone_voice(synthesizer, "One. Two. Three.", refs["good"], REF_TEXT, seed=3, remove_silence=True)
+def test_remove_silence_never_lengthens(service, synthesizer, refs):
+    (_, kept), _ = clone_voice(service, "One. Two. Three.", refs["good"], REF_TEXT, seed=3)
+    (_, removed), _ = clone_voice(service, "One. Two. Three.", refs["good"], REF_TEXT, seed=3, remove_silence=True)
     assert 0 < removed.shape[0] <= kept.shape[0]
 
 
@@ -110,7 +111,7 @@ def test_remove_silence_never_lengthens(synthesizer, refs):
     ("", "good", {}, "Text: text is empty"),
     ("   \n", "good", {}, "Text: text is empty"),
     ("?! ...", "good", {}, "Text: text has nothing speakable"),
-    ("word " * 300, "good", {}, "Text: text is 1500 characters long; the limit is max_chars=1000"),
+    ("word " * 300, "good", {}, r"Text: text is 1499 characters long as it will be said .*; the limit is max_chars=1000"),
     ("Hello.", None, {}, "Reference: upload or record a clip"),
     ("Hello.", "silent", {}, "Reference: the reference audio is silent"),
     ("Hello.", "short", {}, r"Reference: the reference holds 0\.\d+ s of sound .* at least 1 s is needed"),
@@ -127,28 +128,28 @@ def test_remove_silence_never_lengthens(synthesizer, refs):
     ("Hello.", "good", {"speed": "fast"}, "Settings: speed must be a number from 0.25 to 4.0, got 'fast'"),
     ("Hello.", "long", {}, "Reference: the file is 61 s long; the limit is 60 s"),
 ])
-def test_bad_input_gets_a_specific_message(synthesizer, refs, text, ref, settings, message):
+def test_bad_input_gets_a_specific_message(service, synthesizer, refs, text, ref, settings, message):
     with pytest.raises(gr.Error, match=message) as info:
-        clone_voice(synthesizer, text, refs.get(ref), REF_TEXT, **settings)
+        clone_voice(service, text, refs.get(ref), REF_TEXT, **settings)
     assert refs["good"].rsplit("/", 1)[0] not in info.value.message  # no server paths on the page
 
 
-def test_bad_transcript_gets_a_specific_message(synthesizer, refs, monkeypatch):
+def test_bad_transcript_gets_a_specific_message(service, synthesizer, refs, monkeypatch):
     with pytest.raises(gr.Error, match="Reference: the reference transcript: text has nothing speakable"):
-        clone_voice(synthesizer, "Hello.", refs["good"], "?!")
+        clone_voice(service, "Hello.", refs["good"], "?!")
     monkeypatch.setattr(synthesizer, "transcriber", lambda wav, sr: "")
     with pytest.raises(gr.Error, match="Reference: the ASR heard no words in the reference; pass the reference "
                                        "transcript"):
-        clone_voice(synthesizer, "Hello.", refs["good"], "")
+        clone_voice(service, "Hello.", refs["good"], "")
 
 
-def test_unexpected_failure_is_logged_and_answered(synthesizer, refs, monkeypatch, caplog):
+def test_unexpected_failure_is_logged_and_answered(service, synthesizer, refs, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(synthesizer, "generate", broken)
     with caplog.at_level(logging.ERROR, logger="app.server"), pytest.raises(gr.Error, match="RuntimeError: boom"):
-        clone_voice(synthesizer, "Hello.", refs["good"], REF_TEXT)
+        clone_voice(service, "Hello.", refs["good"], REF_TEXT)
     assert "synthesis failed" in caplog.text and "Traceback" in caplog.text
 
 
@@ -171,7 +172,7 @@ def test_ready_status(status):
     assert "tiny random TTS" in status.markdown() and "Not ready" not in status.markdown()
 
 
-def test_unavailable_asr_is_answered_at_once_with_what_to_do(synthesizer, refs, monkeypatch):
+def test_unavailable_asr_is_answered_at_once_with_what_to_do(service, synthesizer, refs, monkeypatch):
     from tts.asr import WhisperTranscriber
 
     asr = WhisperTranscriber("nobody/no-such-whisper", retry_seconds=60)
@@ -181,18 +182,19 @@ def test_unavailable_asr_is_answered_at_once_with_what_to_do(synthesizer, refs, 
         with pytest.raises(gr.Error, match="Reference transcript: none was given, and the speech recognizer "
                                            "'nobody/no-such-whisper' could not be loaded .*hub unreachable.*Pass "
                                            "the reference transcript"):
-            clone_voice(synthesizer, "Hello.", refs["good"], "")
+            clone_voice(service, "Hello.", refs["good"], "")
     assert asr._failure is not None
 
 
-def test_requests_at_once_are_batched_and_each_gets_its_own_audio(synthesizer, refs):
+def test_requests_at_once_are_batched_and_each_gets_its_own_audio(service, synthesizer, refs):
     import threading
 
-    from tts.batcher import Batcher
+    from app.service import Service
 
     requests = [("Good morning, everyone.", 1), ("Hi.", 2), ("One. Two. Three.", 3)]
-    alone = [clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=seed)[0][1] for text, seed in requests]
-    batcher = Batcher(synthesizer, max_jobs=4)
+    alone = [clone_voice(service, text, refs["good"], REF_TEXT, seed=seed)[0][1] for text, seed in requests]
+    batched = Service.create(synthesizer, service.status, service.voices, concurrency=4)
+    batcher = batched.batcher
     started, release = threading.Event(), threading.Event()
     generate = synthesizer.generate
 
@@ -205,7 +207,7 @@ def test_requests_at_once_are_batched_and_each_gets_its_own_audio(synthesizer, r
     try:
         synthesizer.generate = first_call_waits
         threads = [threading.Thread(target=lambda i=i, text=text, seed=seed: together.__setitem__(
-            i, clone_voice(synthesizer, text, refs["good"], REF_TEXT, seed=seed, batcher=batcher)[0][1]))
+            i, clone_voice(batched, text, refs["good"], REF_TEXT, seed=seed)[0][1]))
             for i, (text, seed) in enumerate(requests)]
         threads[0].start()
         assert started.wait(120)  # the first request is being generated alone

@@ -14,22 +14,19 @@ import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from app.cli import MAX_UPLOAD
 from app.models import load_synthesizer
-from app.server import build_app
+from app.page import build_app
 
-from .conftest import REF_TEXT, SR, free_port, voice_like
+from .conftest import REF_TEXT, SR, start, voice_like
 
 # Raised inside gradio's queue by its pandas calls, not by the app.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 
 
 @pytest.fixture(scope="module")
-def client(synthesizer, status):
-    """The app as `python -m app` serves it (same upload limit), with tiny models."""
-    demo = build_app(synthesizer, status)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                            max_file_size=MAX_UPLOAD)
+def client(service):
+    """The app as `python -m app` serves it (same upload limit, same checks of raw calls), with tiny models."""
+    demo, url = start(service)
     yield Client(url, verbose=False)
     demo.close()
 
@@ -69,7 +66,7 @@ def raw_request(client, data: list) -> str:
     (3, float("-inf"), "speed must be a number from 0.25 to 4.0, got -inf"),
 ])
 def test_nan_and_infinity_over_http_name_the_field(client, refs, position, value, message):
-    data = ["Hello.", refs["good"], REF_TEXT, 1.0, 4, 2.0, "", False]
+    data = ["Hello.", refs["good"], REF_TEXT, 1.0, 4, 2.0, "", False, None]
     data[position] = value
     stream = raw_request(client, data)
     assert "event: error" in stream and message in stream, stream
@@ -206,7 +203,7 @@ def test_broken_checkpoint_clis_print_one_error_line(saved, refs, tmp_path, caps
     (["--seed", "-1"], "error: seed must be a whole number from 0"),
     (["--out", "out.mp3"], "cannot write audio as '.mp3' (out.mp3); name the output file with one of .wav, .flac, "
                            ".ogg"),
-    (["--text", "word " * 300], "error: text is 1500 characters long; the limit is max_chars=1000"),
+    (["--text", "word " * 300], "error: text is 1499 characters long as it will be said"),
 ])
 def test_tts_cli_refuses_hostile_flags_and_leaves_no_file(saved, refs, tmp_path, capsys, flags, message):
     from tts.cli import main as tts_main

@@ -1,16 +1,17 @@
 import threading
+import time
 
 import pytest
 import torch
 
-from tts.batcher import Batcher
 from tts import SynthesisOptions
-from tts.synthesizer import Job
+from tts.batcher import Batcher
+from tts.synthesizer import Cancelled, Job
 
 
-def FakeJob(name, progress=None):
+def FakeJob(name, progress=None, cancelled=None):
     """A Job the batcher only forwards: its `name` travels in `pieces`."""
-    return Job(None, name, ("text",), 0, SynthesisOptions(), progress)
+    return Job(None, name, ("text",), 0, SynthesisOptions(), progress, cancelled)
 
 
 class BlockingSynthesizer:
@@ -89,3 +90,96 @@ def test_progress_is_reported_in_the_callers_thread():
 def test_max_jobs_must_be_positive():
     with pytest.raises(ValueError, match="max_jobs must be at least 1, got 0"):
         Batcher(BlockingSynthesizer(), max_jobs=0)
+
+
+def test_a_cancelled_job_is_dropped_before_its_batch_and_its_caller_is_answered_at_once():
+    synth = BlockingSynthesizer()
+    batcher = Batcher(synth, max_jobs=4)
+    gone = threading.Event()
+    outcome = {}
+
+    def first():
+        outcome["first"] = batcher.run(FakeJob("a"), poll_seconds=0.01)
+
+    def cancelled():
+        try:
+            batcher.run(FakeJob("bb", cancelled=gone.is_set), poll_seconds=0.01)
+        except Cancelled:
+            outcome["bb"] = time.monotonic()
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    assert synth.started.wait(10)  # "a" holds the model; "bb" waits behind it
+    threads.append(threading.Thread(target=cancelled))
+    threads[1].start()
+    while batcher._queue.qsize() < 1:
+        time.sleep(0.01)
+    gone.set()
+    set_at = time.monotonic()
+    threads[1].join(10)
+    assert outcome["bb"] - set_at < 1.0  # answered while the model is still busy with "a"
+    synth.release.set()
+    threads[0].join(10)
+    batcher.run(FakeJob("ccc"), poll_seconds=0.01)
+    assert [names for names, _ in synth.calls] == [["a"], ["ccc"]]  # "bb" never reached generate
+
+
+def test_a_job_cancelled_inside_generate_gets_cancelled():
+    class Dropping(BlockingSynthesizer):
+        def generate(self, jobs, batch_size):
+            return [Cancelled() if job.is_cancelled() else [torch.zeros(1)] for job in jobs]
+
+    batcher = Batcher(Dropping())
+    with pytest.raises(Cancelled):
+        batcher.run(FakeJob("a", cancelled=lambda: True), poll_seconds=0.01)
+
+
+class StreamingSynthesizer(BlockingSynthesizer):
+    """`stream` yields `n` pieces, recording when each is made and whether its generator was closed."""
+
+    def __init__(self, n=4):
+        super().__init__()
+        self.n, self.made, self.closed = n, [], threading.Event()
+        self.release.set()
+
+    def stream(self, job):
+        try:
+            for i in range(self.n):
+                self.made.append((job.pieces, i))
+                yield torch.full((2,), float(i))
+        finally:
+            self.closed.set()
+
+
+def test_a_stream_yields_its_pieces_in_order_and_takes_turns_with_batches():
+    synth = StreamingSynthesizer(n=3)
+    batcher = Batcher(synth)
+    pieces = batcher.stream(FakeJob("s"), poll_seconds=0.01)
+    first = next(pieces)
+    assert first.tolist() == [0.0, 0.0]
+    assert batcher.run(FakeJob("other"), poll_seconds=0.01)[0].item() == 5  # served while the stream is open
+    assert [p[0].item() for p in pieces] == [1.0, 2.0]
+    assert len(synth.made) == 3
+
+
+def test_closing_a_stream_drops_the_rest_of_its_job():
+    synth = StreamingSynthesizer(n=1000)
+    batcher = Batcher(synth)
+    pieces = batcher.stream(FakeJob("s"), poll_seconds=0.01)
+    next(pieces)
+    pieces.close()  # the client went away
+    assert synth.closed.wait(10)
+    assert len(synth.made) < 1000
+    assert batcher.run(FakeJob("next"), poll_seconds=0.01)[0].item() == 4  # the worker goes on
+
+
+def test_a_cancelled_stream_raises_cancelled():
+    synth = StreamingSynthesizer(n=1000)
+    gone = threading.Event()
+    pieces = Batcher(synth).stream(FakeJob("s", cancelled=gone.is_set), poll_seconds=0.01)
+    next(pieces)
+    gone.set()
+    with pytest.raises(Cancelled):
+        for _ in pieces:
+            pass
+    assert synth.closed.wait(10)
