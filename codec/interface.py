@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 import torch
 import yaml
 
+from .bigvgan import BIGVGAN_CONFIG, is_bigvgan
 from .checkpoint import fetch
 from .mel import _MEL_FEATURES, GRIFFIN_LIM, VOCOS_CONFIG, MelCodec
 from .model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER, WavCube
@@ -56,15 +57,22 @@ class CodecMismatchError(ValueError):
 def describe(spec: CodecSpec) -> str:
     """`wavcube yhaha/WavCube (WavCube), 128-d at 50 Hz`: a codec record for messages and the app."""
     where = spec.source + (f" ({spec.subfolder})" if spec.subfolder else "") + (f" @{spec.revision}" if spec.revision else "")
-    return f"{spec.kind} {where}, {spec.latent_dim}-d at {spec.frame_rate:g} Hz"
+    # The mel type is named where it is not vocos, the type of every mel record before the type was recorded.
+    mel_type = _mel_type(spec.mel_type) if spec.mel_type not in (None, "vocos") else ""
+    return f"{spec.kind} {where}, {spec.latent_dim}-d at {spec.frame_rate:g} Hz{mel_type}"
+
+
+def _mel_type(mel_type: str | None) -> str:
+    return f", {mel_type} mel type" if mel_type else ""
 
 
 def check_codec(record: CodecSpec, codec: Codec) -> None:
-    """Refuse a codec that differs from `record` in kind, latent_dim or frame rate (its source may differ:
-    the same codec can live in another folder, and Griffin-Lim may stand in for Vocos)."""
-    if (codec.kind != record.kind or codec.latent_dim != record.latent_dim
+    """Refuse a codec that differs from `record` in kind, latent_dim, frame rate or mel type (its source may
+    differ: the same codec can live in another folder, and Griffin-Lim may stand in for Vocos)."""
+    mel_type = getattr(codec, "mel_type", None)  # a MelCodec's; a WavCube has none
+    if (codec.kind != record.kind or codec.latent_dim != record.latent_dim or mel_type != record.mel_type
             or not math.isclose(codec.frame_rate, record.frame_rate, rel_tol=1e-6)):
-        given = f"{codec.kind} codec, {codec.latent_dim}-d at {codec.frame_rate:g} Hz"
+        given = f"{codec.kind} codec, {codec.latent_dim}-d at {codec.frame_rate:g} Hz" + _mel_type(mel_type)
         raise CodecMismatchError(f"the codec given ({given}) does not match the one the TTS model was trained on "
                                  f"({describe(record)})")
 
@@ -92,7 +100,7 @@ def open_codec(source: str | os.PathLike, subfolder: str | None = None, revision
                device: torch.device | str = "cpu") -> Codec:
     """A codec named by the user: a local path or hub id, or `"griffin-lim"` for the Griffin-Lim mel codec.
 
-    A Vocos mel vocoder (told by its config.yaml) gives a `MelCodec`, anything else a `WavCube`.
+    A Vocos or BigVGAN mel vocoder (told by its config file) gives a `MelCodec`, anything else a `WavCube`.
     """
     kind = codec_kind(source, subfolder, revision)
     if str(source) == GRIFFIN_LIM:
@@ -103,12 +111,15 @@ def open_codec(source: str | os.PathLike, subfolder: str | None = None, revision
 
 
 def codec_kind(source: str | os.PathLike, subfolder: str | None = None, revision: str | None = None) -> str:
-    """"mel" for `griffin-lim` or a Vocos mel vocoder (told by its config.yaml), "wavcube" otherwise."""
+    """"mel" for `griffin-lim`, a Vocos mel vocoder (told by its config.yaml) or a BigVGAN (told by its
+    config.json), "wavcube" otherwise."""
     if str(source) == GRIFFIN_LIM:
         return "mel"
     root = Path(source).expanduser() / (subfolder or "")
-    if not root.exists():  # a hub id: its config.yaml alone says which
-        root = fetch(source, "codec checkpoint", subfolder, revision, [VOCOS_CONFIG])
+    if not root.exists():  # a hub id: its config files alone say which
+        root = fetch(source, "codec checkpoint", subfolder, revision, [VOCOS_CONFIG, BIGVGAN_CONFIG])
+    if root.is_dir() and is_bigvgan(root):
+        return "mel"
     config = root / VOCOS_CONFIG if root.is_dir() else None
     if config is not None and config.is_file():
         hparams = yaml.safe_load(config.read_text()) or {}

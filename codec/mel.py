@@ -1,4 +1,5 @@
-"""MelCodec: F5-TTS's 100-bin log-mel at 24 kHz as the latent, a Vocos vocoder (or Griffin-Lim) to hear it."""
+"""MelCodec: F5-TTS's 100-bin log-mel at 24 kHz as the latent, of either of its mel types: "vocos" (a Vocos vocoder,
+or Griffin-Lim, to hear it) or "bigvgan" (BigVGAN's front end and vocoder, codec/bigvgan.py)."""
 from __future__ import annotations
 
 import os
@@ -14,9 +15,10 @@ import yaml
 from torch import nn
 
 from .audio import MIN_SAMPLE_RATE, checked_latent, prepare_clips
+from .bigvgan import BIGVGAN_CONFIG, BIGVGAN_WEIGHTS, BigVGANMelSpectrogram, BigVGANVocoder, is_bigvgan, load_bigvgan
 from .checkpoint import CheckpointError, check_at_least, config_from_dict, fetch
 from .masks import length_mask
-from .spec import CodecSpec
+from .spec import MEL_TYPES, CodecSpec
 
 DEFAULT_VOCOS = "charactr/vocos-mel-24khz"
 # The source that names the Griffin-Lim decoder in a CodecSpec and on command lines.
@@ -28,16 +30,21 @@ _MEL_FEATURES = "vocos.feature_extractors.MelSpectrogramFeatures"
 
 @dataclass(frozen=True)
 class MelConfig:
-    """F5-TTS's mel front end (its "vocos" mel type)."""
+    """F5-TTS's mel front end. `mel_type` is F5-TTS's `mel_spec_type`: "vocos" (torchaudio's centred HTK mel, no
+    filter norm: `T // hop + 1` frames) or "bigvgan" (BigVGAN's Slaney mel of a reflect-padded signal, not centred:
+    `T // hop` frames; codec/bigvgan.py). A model trained on one cannot be heard through the other's vocoder."""
 
     sample_rate: int = 24000
     n_mels: int = 100
     n_fft: int = 1024
     win_length: int = 1024
     hop_length: int = 256
-    floor: float = 1e-5  # F5-TTS clamps here before the log; vocos's own feature extractor uses 1e-7
+    floor: float = 1e-5  # F5-TTS clamps here before the log, for both types; vocos's own feature extractor uses 1e-7
+    mel_type: str = "vocos"
 
     def __post_init__(self):
+        if self.mel_type not in MEL_TYPES:
+            raise ValueError(f"unknown mel_type {self.mel_type!r}; choose one of {MEL_TYPES}")
         check_at_least(self, MIN_SAMPLE_RATE, "sample_rate")
         check_at_least(self, 1, "n_mels", "hop_length")
         check_at_least(self, 2, "n_fft")
@@ -54,6 +61,7 @@ class VocosVocoder(nn.Module):
     decoding can sit inside a training loss.
     """
 
+    mel_type = "vocos"
     vocos: Any  # a vocos.Vocos (imported only when one is loaded)
 
     def __init__(self, vocos: nn.Module):
@@ -63,14 +71,21 @@ class VocosVocoder(nn.Module):
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         return self.vocos.head(self.vocos.backbone(log_mel))
 
+    def output_hops(self, frames: int) -> int:
+        """Hops of audio made of `frames` frames: one fewer for a centred ISTFT (Vocos's mel-24khz), as many for
+        "same" padding."""
+        istft = getattr(self.vocos.head, "istft", None)
+        return frames if getattr(istft, "padding", "center") == "same" else max(0, frames - 1)
+
 
 class GriffinLim(nn.Module):
     """The low-quality fallback vocoder: exp of the log-mel → linear magnitude (pseudo-inverse of the
     mel filterbank, clipped at 0) → `n_iter` Griffin-Lim iterations from zero phase (deterministic).
 
-    `forward(log_mel: (B, n_mels, N)) -> wav: (B, hop N)`.
+    `forward(log_mel: (B, n_mels, N)) -> wav: (B, hop N)`. Of the "vocos" mel type only.
     """
 
+    mel_type = "vocos"
     inverse_fb: torch.Tensor
     window: torch.Tensor
 
@@ -78,6 +93,8 @@ class GriffinLim(nn.Module):
         super().__init__()
         if n_iter < 1:
             raise ValueError(f"n_iter must be at least 1, got {n_iter}")
+        if config.mel_type != self.mel_type:
+            raise ValueError(f"Griffin-Lim inverts the vocos mel type only, not {config.mel_type!r}")
         self.config = config
         self.n_iter = n_iter
         fb = AF.melscale_fbanks(config.n_fft // 2 + 1, 0.0, config.sample_rate / 2, config.n_mels,
@@ -93,25 +110,40 @@ class GriffinLim(nn.Module):
                             0.99, (log_mel.shape[-1] - 1) * c.hop_length, False)  # (B, hop (N - 1))
         return torch.nn.functional.pad(wav, (0, c.hop_length))
 
+    def output_hops(self, frames: int) -> int:
+        """Hops of audio made of `frames` frames (before the silent last one): one fewer."""
+        return max(0, frames - 1)
+
 
 class MelCodec(nn.Module):
-    """Speech ↔ F5-TTS's log-mel (100 bins, 93.75 Hz at 24 kHz).
+    """Speech ↔ F5-TTS's log-mel (100 bins, 93.75 Hz at 24 kHz), of the vocoder's mel type.
 
     >>> codec = MelCodec.from_pretrained()            # Vocos "charactr/vocos-mel-24khz"
+    >>> codec = MelCodec.from_pretrained("nvidia/bigvgan_v2_24khz_100band_256x")  # needs cubetts[bigvgan]
     >>> codec = MelCodec.griffin_lim()                # no weights needed; low quality
-    >>> latent, mask = codec.encode(wav, sample_rate)  # (B, N, 100), (B, N) bool; N = samples // 256 + 1
+    >>> latent, mask = codec.encode(wav, sample_rate)  # (B, N, 100), (B, N) bool; N = samples // 256 (+ 1 for vocos)
     >>> wav24k = codec.decode(latent, mask)           # (B, 256 N) at 24 kHz
     """
 
     kind = "mel"
 
-    def __init__(self, config: MelConfig, vocoder: VocosVocoder | GriffinLim, source: str | None = None,
-                 subfolder: str | None = None, revision: str | None = None):
+    def __init__(self, config: MelConfig, vocoder: VocosVocoder | GriffinLim | BigVGANVocoder,
+                 source: str | None = None, subfolder: str | None = None, revision: str | None = None):
         super().__init__()
+        if vocoder.mel_type != config.mel_type:
+            raise ValueError(f"a {vocoder.mel_type} vocoder cannot hear the {config.mel_type} mel type")
         self.config = config
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=config.sample_rate, n_fft=config.n_fft, win_length=config.win_length,
-            hop_length=config.hop_length, n_mels=config.n_mels, power=1.0, center=True, normalized=False, norm=None)
+        self.mel: nn.Module
+        if config.mel_type == "bigvgan":
+            mel = BigVGANMelSpectrogram(config.sample_rate, config.n_fft, config.win_length, config.hop_length,
+                                        config.n_mels)
+            self.mel, self._min_samples = mel, mel.min_samples
+        else:
+            self.mel = torchaudio.transforms.MelSpectrogram(
+                sample_rate=config.sample_rate, n_fft=config.n_fft, win_length=config.win_length,
+                hop_length=config.hop_length, n_mels=config.n_mels, power=1.0, center=True, normalized=False,
+                norm=None)
+            self._min_samples = config.n_fft // 2 + 1  # centring reflect-pads by n_fft // 2
         self.vocoder = vocoder
         # Where the vocoder came from, for `spec()`; None for one built in memory.
         self.source, self.subfolder, self.revision = source, subfolder, revision
@@ -120,10 +152,11 @@ class MelCodec(nn.Module):
     latent_dim = property(lambda self: self.config.n_mels)
     hop_length = property(lambda self: self.config.hop_length)
     frame_rate = property(lambda self: self.config.sample_rate / self.config.hop_length)
+    mel_type = property(lambda self: self.config.mel_type)
 
     @property
     def device(self) -> torch.device:
-        return self.mel.spectrogram.window.device
+        return next(self.mel.buffers()).device
 
     @classmethod
     def griffin_lim(cls, config: MelConfig = MelConfig(), n_iter: int = 64) -> "MelCodec":
@@ -134,39 +167,33 @@ class MelCodec(nn.Module):
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike = DEFAULT_VOCOS, subfolder: str | None = None,
                         revision: str | None = None, device: str | torch.device = "cpu") -> "MelCodec":
-        """A Vocos mel vocoder in its hub layout (`config.yaml` + `pytorch_model.bin`): a local folder first,
-        else a hub repo id (downloaded once into the HF cache)."""
-        from vocos import Vocos
-        from vocos.pretrained import instantiate_class
-
-        from .checkpoint import load_strict
-
-        root = fetch(path_or_repo_id, "Vocos vocoder", subfolder, revision, [VOCOS_CONFIG, VOCOS_WEIGHTS])
-        if not (root / VOCOS_CONFIG).is_file() or not (root / VOCOS_WEIGHTS).is_file():
-            raise CheckpointError(f"{root} holds no {VOCOS_CONFIG} + {VOCOS_WEIGHTS} (a Vocos vocoder)")
-        hparams = yaml.safe_load((root / VOCOS_CONFIG).read_text())
-        config = _mel_config(hparams, root)
-        # config.yaml names the classes to build: only vocos's own may be imported.
-        parts = {}
-        for name in ("feature_extractor", "backbone", "head"):
-            spec = hparams.get(name) or {}
-            if not str(spec.get("class_path", "")).startswith("vocos."):
-                raise CheckpointError(f"{root / VOCOS_CONFIG}: {name}.class_path must name a vocos class, "
-                                      f"got {spec.get('class_path')!r}")
-            parts[name] = instantiate_class(args=(), init=spec)
-        vocos = Vocos(**parts)
-        state = torch.load(root / VOCOS_WEIGHTS, map_location=device, weights_only=True)
-        load_strict(vocos, state, str(root))
+        """A mel vocoder in its hub layout, a local folder first, else a hub repo id (downloaded once into the HF
+        cache): a Vocos (`config.yaml` + `pytorch_model.bin`: the "vocos" mel type) or a BigVGAN (`config.json` +
+        `bigvgan_generator.pt`, e.g. "nvidia/bigvgan_v2_24khz_100band_256x": the "bigvgan" mel type, loaded by
+        the `bigvgan` package, `pip install 'cubetts[bigvgan]'`)."""
+        root = fetch(path_or_repo_id, "mel vocoder", subfolder, revision,
+                     [VOCOS_CONFIG, VOCOS_WEIGHTS, BIGVGAN_CONFIG, BIGVGAN_WEIGHTS])
+        vocoder: VocosVocoder | BigVGANVocoder
+        if (root / VOCOS_CONFIG).is_file() and (root / VOCOS_WEIGHTS).is_file():
+            config, vocoder = _load_vocos(root)
+        elif is_bigvgan(root):
+            fields, vocoder = load_bigvgan(root)
+            config = config_from_dict(MelConfig, {**asdict(MelConfig()), **fields, "mel_type": "bigvgan"},
+                                      str(root / BIGVGAN_CONFIG))
+        else:
+            raise CheckpointError(f"{root} holds neither {VOCOS_CONFIG} + {VOCOS_WEIGHTS} (a Vocos vocoder) nor "
+                                  f"{BIGVGAN_CONFIG} + {BIGVGAN_WEIGHTS} (a BigVGAN vocoder)")
         source = str(Path(path_or_repo_id).expanduser().resolve()) if Path(path_or_repo_id).expanduser().exists() \
             else str(path_or_repo_id)
-        return cls(config, VocosVocoder(vocos), source, subfolder, revision).to(device).eval()
+        return cls(config, vocoder, source, subfolder, revision).to(device).eval()
 
     def spec(self) -> CodecSpec:
         """The record a TTS checkpoint keeps of this codec."""
         if self.source is None:
             raise ValueError("this MelCodec was built in memory, not by from_pretrained or griffin_lim: it has no "
                              "source to record")
-        return CodecSpec("mel", self.source, self.latent_dim, self.frame_rate, self.subfolder, self.revision)
+        return CodecSpec("mel", self.source, self.latent_dim, self.frame_rate, self.subfolder, self.revision,
+                         self.mel_type)
 
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor | Sequence[torch.Tensor],
@@ -177,7 +204,7 @@ class MelCodec(nn.Module):
         frames), so a batch gives what each clip gives by itself.
         """
         c = self.config
-        clips = prepare_clips(wav, sample_rate, c.sample_rate, min_seconds=(c.n_fft // 2 + 1) / c.sample_rate)
+        clips = prepare_clips(wav, sample_rate, c.sample_rate, min_seconds=self._min_samples / c.sample_rate)
         mels = [self.mel(clip.to(self.device)).clamp(min=c.floor).log().T for clip in clips]  # [(N_i, n_mels)]
         lengths = torch.tensor([m.shape[0] for m in mels], device=self.device)
         latent = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)  # (B, N, n_mels)
@@ -185,10 +212,9 @@ class MelCodec(nn.Module):
 
     def vocoder_samples(self, frames: int) -> int:
         """Samples the vocoder itself makes of `frames` frames (`decode` pads them to `hop × frames`): one hop
-        fewer for a centred ISTFT (Vocos's mel-24khz, Griffin-Lim), as many for one with "same" padding."""
-        istft = getattr(getattr(getattr(self.vocoder, "vocos", None), "head", None), "istft", None)
-        same = getattr(istft, "padding", "center") == "same"
-        return frames * self.hop_length if same else max(0, frames - 1) * self.hop_length
+        fewer for a centred ISTFT (Vocos's mel-24khz, Griffin-Lim), as many for one with "same" padding and for
+        BigVGAN."""
+        return self.vocoder.output_hops(frames) * self.hop_length
 
     def decode(self, latent: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """`latent: (B, N, 100)` or `(N, 100)`, `mask: (B, N)` → `wav: (B, 256 N)` at 24 kHz, zero past each clip.
@@ -209,6 +235,29 @@ class MelCodec(nn.Module):
                 out = self.vocoder(latent[i:i + 1, :n].transpose(1, 2))[0]  # (n_mels, n) → (≈ hop n,)
                 wav[i, : min(out.shape[0], n * hop)] = out[: n * hop]
         return wav
+
+
+def _load_vocos(root: Path) -> tuple[MelConfig, VocosVocoder]:
+    """A Vocos folder (`config.yaml` + `pytorch_model.bin`) → (the mel it was trained on, the vocoder on the CPU)."""
+    from vocos import Vocos
+    from vocos.pretrained import instantiate_class
+
+    from .checkpoint import load_strict
+
+    hparams = yaml.safe_load((root / VOCOS_CONFIG).read_text())
+    config = _mel_config(hparams, root)
+    # config.yaml names the classes to build: only vocos's own may be imported.
+    parts = {}
+    for name in ("feature_extractor", "backbone", "head"):
+        spec = hparams.get(name) or {}
+        if not str(spec.get("class_path", "")).startswith("vocos."):
+            raise CheckpointError(f"{root / VOCOS_CONFIG}: {name}.class_path must name a vocos class, "
+                                  f"got {spec.get('class_path')!r}")
+        parts[name] = instantiate_class(args=(), init=spec)
+    vocos = Vocos(**parts)
+    state = torch.load(root / VOCOS_WEIGHTS, map_location="cpu", weights_only=True)
+    load_strict(vocos, state, str(root))
+    return config, VocosVocoder(vocos)
 
 
 def _mel_config(hparams: dict, root: Path) -> MelConfig:
