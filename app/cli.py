@@ -1,5 +1,6 @@
 """`python -m app [--tts DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860] ...`: load the models once, serve the page
-and the APIs. `python -m app voices add NAME clip.wav --text "..." | list | remove NAME`: the saved voices."""
+and the APIs. `python -m app voices add NAME clip.wav --text "..." | list | remove NAME`: the saved voices.
+`python -m app dialogue "[alice] Hello. [bob] Hi!" --out talk.wav`: a dialogue in saved voices, to a file."""
 from __future__ import annotations
 
 import argparse
@@ -7,14 +8,18 @@ import logging
 import os
 import socket
 import sys
+from pathlib import Path
 
+from codec.audio import check_output_path, save_audio
 from codec.device import pick_device
 from codec.interface import codec_subfolder
 from codec.model import DEFAULT_WAVCUBE, DEFAULT_WAVCUBE_SUBFOLDER
+from tts import Synthesizer, SynthesisOptions
 from tts.asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from tts.options import add_option_arguments, options_from_args
 
-from .models import DEFAULT_TTS, load_synthesizer
+from . import dialogue
+from .models import DEFAULT_TTS, ModelStatus, load_synthesizer
 from .page import serve
 from .service import Service
 from .speech import InputError
@@ -79,11 +84,24 @@ def build_voices_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_dialogue_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app dialogue", description="speak a script with speaker "
+                                     "tags, each turn in its saved voice: [alice] Hello there. [bob] Hi!")
+    parser.add_argument("script", nargs="?", help="the script (or --file)")
+    parser.add_argument("--file", help="read the script from this text file")
+    parser.add_argument("--out", required=True, help="the output file: .wav, .flac or .ogg")
+    add_model_arguments(parser)
+    add_option_arguments(parser.add_argument_group("synthesis options"))
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["voices"]:
         return voices_main(argv[1:])
+    if argv[:1] == ["dialogue"]:
+        return dialogue_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         check_port(args.host, args.port)  # before the models load: a busy port is said at once
@@ -137,10 +155,32 @@ def voices_main(argv: list[str]) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace):
+def dialogue_main(argv: list[str]) -> int:
+    parser = build_dialogue_parser()
+    args = parser.parse_args(argv)
+    if (args.script is None) == (args.file is None):
+        parser.error("give the script, or --file, not both")
+    try:
+        out = check_output_path(args.out)
+        script = Path(args.file).read_text(encoding="utf-8") if args.file else args.script
+        options = options_from_args(args)
+        store = VoiceStore()
+        turns = dialogue.parse(script, store)  # unknown speakers are named before the models load
+        synthesizer = _load(args, options)
+        service = Service.create(synthesizer, ModelStatus(args.tts, str(args.codec), args.asr, "cli"), store)
+        jobs = dialogue.prepare(service, turns, options)
+        save_audio(out, dialogue.run(service, jobs), service.sample_rate)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}: {len(jobs)} turns, seed {jobs[0].seed}", file=sys.stderr)
+    return 0
+
+
+def _load(args: argparse.Namespace, options: SynthesisOptions | None = None) -> Synthesizer:
     device = pick_device(args.device)
     subfolder = codec_subfolder(args.codec, args.codec_subfolder) if args.codec else None
-    synthesizer, status = load_synthesizer(args.tts, args.codec, args.asr, device,
+    synthesizer, status = load_synthesizer(args.tts, args.codec, args.asr, device, options or SynthesisOptions(),
                                            codec_kwargs={"subfolder": subfolder} if subfolder else {})
     if synthesizer is None:
         raise InputError(f"the models are not loaded: {status.problem}", "tts")

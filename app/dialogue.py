@@ -20,7 +20,7 @@ from tts.synthesizer import Job
 
 from .service import Service
 from .speech import InputError, checked_text
-from .voices import UnknownVoice, Voice
+from .voices import UnknownVoice, Voice, VoiceStore
 
 # Between two turns: a little longer than the ~0.2 s gap of conversational turn-taking, which read speech
 # (each turn already ends in its own trimmed-off silence) makes sound rushed.
@@ -34,7 +34,7 @@ class Turn:
     text: str
 
 
-def parse(script: object, service: Service) -> list[Turn]:
+def parse(script: object, voices: VoiceStore) -> list[Turn]:
     """The script's turns, each with its saved voice; InputError for a script without tags, text before the
     first tag, an empty turn, or an unknown speaker (the message lists the voices)."""
     text = checked_text(script, "text").strip()
@@ -42,13 +42,13 @@ def parse(script: object, service: Service) -> list[Turn]:
     if len(parts) == 1:
         raise InputError("a dialogue needs speaker tags: [alice] Hello there. [bob] Hi!", "text")
     if parts[0].strip():
-        raise InputError(f"a dialogue starts with a speaker tag, e.g. [alice]; it starts with {parts[0][:30]!r}",
+        raise InputError(f"a dialogue starts with a speaker tag, e.g. [alice]; it starts with {parts[0].strip()[:30]!r}",
                          "text")
     turns = []
     for i in range(1, len(parts), 2):
         name, said = parts[i].strip(), parts[i + 1].strip()
         try:
-            voice = service.voices.get(name)
+            voice = voices.get(name)
         except UnknownVoice as err:
             raise InputError(f"unknown speaker [{name}] in turn {len(turns) + 1}; the voices are: "
                              f"{', '.join(err.names)}", "voice") from None

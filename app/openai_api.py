@@ -110,7 +110,7 @@ def _prepare(service: Service, body: dict, streamed: bool, cancel: threading.Eve
     options = checked_options(service.defaults, streamed, **{name: body.get(name) for name in OPTION_FIELDS})
     voice = body["voice"]
     if isinstance(voice, str) and voice.strip().lower() == DIALOGUE:
-        return dialogue.prepare(service, dialogue.parse(text, service), options, cancel.is_set), True
+        return dialogue.prepare(service, dialogue.parse(text, service.voices), options, cancel.is_set), True
     return [service.prepare([text], service.speaker(voice), options, cancelled=cancel.is_set)], False
 
 

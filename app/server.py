@@ -66,7 +66,7 @@ def page_request(service: Service, text: object, reference: object = None, refer
     name = voice.strip().lower() if isinstance(voice, str) else voice
     if name == DIALOGUE:
         progress(0.05, "reading the dialogue")
-        jobs = dialogue.prepare(service, dialogue.parse(text, service), options, cancelled)
+        jobs = dialogue.prepare(service, dialogue.parse(text, service.voices), options, cancelled)
         progress(0.1, f"speaking {len(jobs)} turns")
         return PageRequest(jobs, True, remove_silence)
     if name:
