@@ -230,23 +230,35 @@ def _resample_direct(wav: torch.Tensor, orig: int, new: int) -> torch.Tensor:
     x = wav.reshape(-1, shape[-1])  # (B, T)
     batch, length = x.shape
     width = _filter_width(orig, new)
-    base = min(orig, new) * _ROLLOFF
     out_len = -(-new * length // orig)  # ceil(new T / orig), as torchaudio
     offsets = torch.arange(-width, width + 2, device=x.device)  # (K,) inputs around floor(j orig / new)
     x = F.pad(x, (width + 1, width + 2))  # (B, T + K + 1): every index below lands inside
     out = x.new_empty(batch, out_len)
     step = max(1, RESAMPLE_CHUNK // (len(offsets) * batch))
+    # Output j's weights depend only on its phase j mod new: kept in a table when it is small (4 M weights).
+    table = None
+    if new * len(offsets) <= 4 * RESAMPLE_CHUNK:
+        table = torch.cat([_weights(torch.arange(s, min(s + step, new), device=x.device), offsets, orig, new)
+                           for s in range(0, new, step)]).to(x.dtype)  # (new, K)
     for start in range(0, out_len, step):
         j = torch.arange(start, min(start + step, out_len), device=x.device)  # (J,)
         n = (j * orig).div(new, rounding_mode="floor")[:, None] + offsets  # (J, K) input indices
-        # Exact in integers: (n/orig - j/new) orig new = n new - j orig.
-        t = (n * new - j[:, None] * orig).double() * (base / (orig * new))
-        t = t.clamp(-_ZERO_CROSSINGS, _ZERO_CROSSINGS)
-        window = torch.cos(t * (math.pi / _ZERO_CROSSINGS / 2)) ** 2
-        t = t * math.pi
-        h = torch.where(t == 0, torch.ones_like(t), t.sin() / t) * window * (base / orig)  # (J, K)
-        out[:, start:start + len(j)] = (x[:, n + width + 1] * h.to(x.dtype)).sum(-1)  # (B, J)
+        h = table[j % new] if table is not None else _weights(j, offsets, orig, new).to(x.dtype)  # (J, K)
+        out[:, start:start + len(j)] = (x[:, n + width + 1] * h).sum(-1)  # (B, J)
     return out.reshape(shape[:-1] + (out_len,))
+
+
+def _weights(j: torch.Tensor, offsets: torch.Tensor, orig: int, new: int) -> torch.Tensor:
+    """torchaudio's filter weights `(J, K)` float64 of outputs `j: (J,)` on the inputs floor(j orig / new) +
+    `offsets: (K,)`."""
+    n = (j * orig).div(new, rounding_mode="floor")[:, None] + offsets  # (J, K) input indices
+    base = min(orig, new) * _ROLLOFF
+    # Exact in integers: (n/orig - j/new) orig new = n new - j orig.
+    t = (n * new - j[:, None] * orig).double() * (base / (orig * new))
+    t = t.clamp(-_ZERO_CROSSINGS, _ZERO_CROSSINGS)
+    window = torch.cos(t * (math.pi / _ZERO_CROSSINGS / 2)) ** 2
+    t = t * math.pi
+    return torch.where(t == 0, torch.ones_like(t), t.sin() / t) * window * (base / orig)
 
 
 def mono_at(wav: torch.Tensor, sample_rate: int, target_sr: int) -> torch.Tensor:

@@ -14,7 +14,8 @@ import torch
 import torchaudio.functional as AF
 
 from codec import WavCube, WavCubeConfig
-from codec.audio import MIN_SAMPLE_RATE, AudioError, audio_duration, checked_rate, load_audio, resample
+from codec import audio
+from codec.audio import AudioError, audio_duration, checked_rate, load_audio, resample
 from codec.cli import main as codec_main
 from tts import Synthesizer, SynthesisOptions
 from tts.model import TTSConfig, TTSModel
@@ -116,7 +117,7 @@ def test_a_flac_without_its_length_is_measured_from_its_stream(tmp_path):
 
 
 def test_sample_rates_below_the_minimum_are_refused(tmp_path):
-    assert MIN_SAMPLE_RATE == 4000 and checked_rate(4000) == 4000 and checked_rate(8000) == 8000
+    assert audio.MIN_SAMPLE_RATE == 4000 and checked_rate(4000) == 4000 and checked_rate(8000) == 8000
     with pytest.raises(AudioError, match="ref_sr is 1 Hz; audio below 4000 Hz"):
         checked_rate(1, "ref_sr")
     path = tmp_path / "one_hertz.wav"

@@ -11,7 +11,7 @@ from codec.checkpoint import CheckpointError
 from tts.cli import main
 from tts.model import TTSConfig, TTSModel
 from tts.normalize import normalize_text
-from tts.numbers import MAX_NUMBER_DIGITS
+from tts import numbers
 
 from ..codec.test_sweep_inputs import file_size_limit
 from .conftest import randomized, speechlike
@@ -119,7 +119,7 @@ def test_long_numbers_are_read_digit_by_digit_within_a_bound(digits):
 
 
 def test_numbers_up_to_the_limit_are_read_as_numbers():
-    assert MAX_NUMBER_DIGITS == 15
+    assert numbers.MAX_NUMBER_DIGITS == 15
     assert normalize_text("123") == "one hundred twenty three"
     assert normalize_text("9" * 15).startswith("nine hundred ninety nine trillion")
     assert len(normalize_text("1" * 4400 + " and 5,000,000")) < 6 * 4420
