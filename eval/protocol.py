@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import soundfile as sf
-
+from codec.audio import audio_duration
 from codec.checkpoint import atomic_write
 
 F5_LIST_NAME = "librispeech_pc_test_clean_cross_sentence.lst"
@@ -155,8 +154,7 @@ def read_librispeech(root: str | os.PathLike) -> list[Utterance]:
                 continue
             utt_id, _, text = line.strip().partition(" ")
             wav = librispeech_audio_path(root, utt_id)
-            info = sf.info(str(wav))
-            utterances.append(Utterance(utt_id, sentence_case(text.strip()), wav, info.frames / info.samplerate))
+            utterances.append(Utterance(utt_id, sentence_case(text.strip()), wav, audio_duration(wav)))
     if not utterances:
         raise FileNotFoundError(f"no *.trans.txt transcripts under {root}")
     return utterances

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import soundfile as sf
-
 from codec.audio import AudioError, audio_duration
 from codec.checkpoint import atomic_write
 
@@ -89,7 +87,8 @@ def speaker_of(audio: Path) -> str:
 def scan(roots: Sequence[str | os.PathLike], workers: int = 8) -> tuple[list[Utterance], list[Path]]:
     """All utterances under `roots` → `(utterances sorted by id, audio files that have no transcript)`.
 
-    Durations are read from the file headers (no decoding), `workers` files at a time.
+    Durations are read from the file headers (decoded only where a header does not know its length),
+    `workers` files at a time.
     """
     files = sorted({p.absolute() for root in roots for p in Path(root).rglob("*")
                     if p.suffix.lower() in MANIFEST_AUDIO_SUFFIXES and p.is_file()})
@@ -98,8 +97,7 @@ def scan(roots: Sequence[str | os.PathLike], workers: int = 8) -> tuple[list[Utt
         text = find_transcript(audio)
         if text is None or not _clean(text):
             return audio
-        info = sf.info(str(audio))
-        return Utterance(audio.name[: -len(audio.suffix)], str(audio), info.frames / info.samplerate,
+        return Utterance(audio.name[: -len(audio.suffix)], str(audio), audio_duration(audio),
                          speaker_of(audio), _clean(text))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -45,3 +45,15 @@ def test_a_repeated_target_names_both_lines(fake_librispeech, tmp_path):
     path.write_text(ROW + "\n\n" + ROW + "\n")
     with pytest.raises(ValueError, match=rf"{path}:3: target id 100-1001-0001 is on line 1 too"):
         read_pair_list(path, fake_librispeech)
+
+
+def test_a_tree_of_flacs_without_their_length_is_measured(tmp_path):
+    from eval.protocol import read_librispeech
+    from tests.codec.test_sweep_inputs import streaming_flac
+
+    folder = tmp_path / "100" / "1001"
+    folder.mkdir(parents=True)
+    streaming_flac(folder / "100-1001-0000.flac", np.zeros(48000, np.float32), 16000)
+    (folder / "100-1001.trans.txt").write_text("100-1001-0000 SOME WORDS\n")
+    [utt] = read_librispeech(tmp_path)
+    assert utt.duration == pytest.approx(3.0)

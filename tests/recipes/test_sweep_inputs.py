@@ -53,3 +53,15 @@ def test_shards_and_stats_get_the_umasks_mode(tmp_path, mask, mode):
         os.umask(old)
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
     assert modes == {name: oct(mode) for name in modes} and len(modes) == 2
+
+
+def test_a_scan_measures_a_flac_without_its_length(tmp_path):
+    from recipes.manifest import scan
+    from tests.codec.test_sweep_inputs import streaming_flac
+    from tests.conftest import speechlike
+
+    (tmp_path / "spk").mkdir()
+    streaming_flac(tmp_path / "spk" / "utt.flac", speechlike(2.0).numpy(), 16000)
+    (tmp_path / "spk" / "utt.txt").write_text("some words")
+    [utt], _ = scan([tmp_path])
+    assert utt.duration == pytest.approx(2.0)
