@@ -9,11 +9,12 @@ The measurement: on a fixed held-out batch, each clip's loss with another clip's
 better from its own transcript, on every clip; `match_score` is how consistently (the gaps' mean over their
 standard error). The text gap (loss without any text minus with it) is logged beside it but does not decide:
 a prompt with no text at all is a case training never shows (the text is dropped only with the prompt), and
-early in a run the text gap is as large for transcripts shuffled against their audio as for the right ones
-(+0.29 and +0.33 at step 20 on the tests' tone corpus), while the match gap separates them.
+early in a run the text gap is as large for transcripts shifted against their audio as for the right ones
+(+0.51 and +0.45 at step 10 on the tests' tone corpus), while the match score separates them from step 20 on
+(+0.7 against +3.9).
 
-`AlignmentGuard.update(step, gaps)` gives each measurement a verdict and, once the score has stayed at or below
-its threshold (on average) for `patience` steps, the warning with what to try. Its state is a few numbers,
+`AlignmentGuard.update(step, gaps)` gives each measurement a verdict and, once the score has stayed low (on
+average) for `patience` steps, the warning with what to try. Its state is a few numbers,
 checkpointed with the run, so that a resumed run judges as an uninterrupted one.
 """
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Verdict:
     step: int
     score: float  # `match_score` of the measurement
     uses_text: bool
-    not_aligned: bool  # the mean score of the last `patience` steps is at or below the threshold
+    not_aligned: bool  # the mean score of the last `patience` steps is at or below the guard's `flag_at`
     message: str  # one line for the console, followed by the warning when the run is flagged at this step
 
     @property
@@ -94,28 +95,32 @@ def match_score(gaps: Sequence[float]) -> float:
 class AlignmentGuard:
     """Judges a run by its match scores, measured every few steps on the same held-out batch.
 
-    Each measurement's verdict: the model uses the text when the score is above `threshold` (2: the own
-    transcript helps by two standard errors). The run is flagged when it has trained `patience` steps or more
-    and the mean score of the measurements in the last `patience` steps is at or below `threshold`: a mean,
-    because early in a run single measurements swing. The measurement before the first step is not counted
-    (a fresh DiT reads nothing). Flagged once; the flag clears when the mean rises above the threshold.
+    Each measurement's verdict: the model uses the text when the score is above `uses_above` (2: its own
+    transcripts help by two standard errors). The run is flagged when it has trained `patience` steps or more
+    and the mean score of the measurements in the last `patience` steps is at or below `flag_at` (1: no sign of
+    the text helping; a mean, because single measurements swing). Between the two a run is "not yet" but not
+    flagged: it reads the text a little, which a small model on a few voices can stay at for long (eval/RESULTS.md).
+    The measurement before the first step is not counted (a fresh DiT reads nothing). Flagged once; the flag
+    clears when the mean rises above `flag_at`.
     """
 
-    def __init__(self, patience: int, threshold: float = 2.0):
+    def __init__(self, patience: int, flag_at: float = 1.0, uses_above: float = 2.0):
         if patience < 1:
             raise ValueError(f"patience must be at least one step, got {patience}")
+        if flag_at > uses_above:
+            raise ValueError(f"flag_at ({flag_at}) must not be above uses_above ({uses_above})")
         self.patience = patience
-        self.threshold = threshold
+        self.flag_at, self.uses_above = flag_at, uses_above
         self.history: list[tuple[int, float]] = []  # (step, score) of the measurements in the last `patience` steps
         self.flagged = False
 
     def update(self, step: int, gaps: Sequence[float]) -> Verdict:
         """`gaps`: `item_match_gaps` of this step's model."""
         score = match_score(gaps)
-        uses = score > self.threshold
+        uses = score > self.uses_above
         if step > 0:
             self.history = [(s, g) for s, g in self.history if s > step - self.patience] + [(step, score)]
-        not_aligned = step >= self.patience and self._mean() <= self.threshold
+        not_aligned = step >= self.patience and self._mean() <= self.flag_at
         newly, self.flagged = not_aligned and not self.flagged, not_aligned
         mean_gap = sum(gaps) / len(gaps)
         line = (f"step {step}: own transcript vs another's: {mean_gap:+.4f} loss, score {score:+.1f}: "
@@ -130,7 +135,7 @@ class AlignmentGuard:
     def warning(self, step: int) -> str:
         return (f"WARNING at step {step}: the model is not using the text: over the last {self.patience} steps its "
                 f"held-out clips were predicted no better from their own transcripts than from others' (mean score "
-                f"{self._mean():+.1f}, at or below {self.threshold:g}). Training on like this will not make it speak "
+                f"{self._mean():+.1f}, at or below {self.flag_at:g}). Training on like this will not make it speak "
                 f"your sentences. {ADVICE}")
 
     def state_dict(self) -> dict:

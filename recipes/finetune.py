@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from accelerate import PartialState
+from accelerate import Accelerator, PartialState
 
 from codec import load_codec, open_codec
 from codec.checkpoint import CheckpointError
@@ -81,8 +81,8 @@ class FinetuneConfig:
     epochs: int = 100  # F5-TTS's fine-tuning default; sets train.max_steps from the data
     freeze: str = "none"  # "none": every weight trains; "all-but-text": only the text embedding and its blocks
     heldout_items: int = 8  # clips held out for the guard (at most a fifth of the data)
-    guard_patience: int = 1000  # steps the held-out match score may stay at or below guard_threshold
-    guard_threshold: float = 2.0  # see recipes.alignment_guard.AlignmentGuard
+    guard_patience: int = 1000  # steps the held-out match score may average guard_flag_at or less
+    guard_flag_at: float = 1.0  # see recipes.alignment_guard.AlignmentGuard
     samples: int = 2  # held-out clips regenerated at each measurement (WAV, TensorBoard, WER)
     clips: ClipRules = field(default_factory=ClipRules)
     source: str = ""  # set by the run: the model fine-tuned from (--from)
@@ -140,7 +140,11 @@ def prepare(config: FinetuneConfig, source: str, data: str | Path, run_dir: str 
     if data.is_dir() and (run_dir == data or data in run_dir.parents):
         raise DataError(f"--run-dir {run_dir} is inside the data folder {data}: choose one outside it (nothing is "
                         f"written into your data)")
-    state = PartialState(cpu=cpu)
+    # Accelerate's state is one per process and cannot change precision once made: make it as `Run` will (the
+    # extraction's Accelerator, which names no precision, then joins it), not with the extraction's default.
+    use_cpu = cpu or not torch.cuda.is_available()
+    Accelerator(mixed_precision="no" if use_cpu else config.train.mixed_precision, cpu=use_cpu)
+    state = PartialState()
     model = load_model(source)
     the_codec = _codec_of(model.config, codec, state.device, **codec_kwargs)
     data_dir = run_dir / "data"
@@ -268,7 +272,7 @@ def train(prepared: Prepared, run_dir: str | Path, until_step: int | None = None
         freeze(model, config.freeze)
         heldout = LatentDataset(prepared.heldout_shards)
         items = [heldout[i] for i in range(min(config.samples, len(heldout)))]
-        guard = AlignmentGuard(config.guard_patience, config.guard_threshold)
+        guard = AlignmentGuard(config.guard_patience, config.guard_flag_at)
         monitor = GuardMonitor(run, guard, prepared.codec, items, config.train.sample_nfe,
                                asr if run.is_main else None, stop_if_not_aligned)
         losses = fit(run, config.train, model, prepared.train_shards, prepared.heldout_shards,
@@ -338,6 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=4, help="files read in parallel (default: %(default)s)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per clip it transcribes
     run_dir = Path(args.run_dir)
     codec_kwargs = {"subfolder": codec_subfolder(args.codec, args.codec_subfolder)} if args.codec else {}
     try:  # every input is checked here, before any training: its errors are messages, not tracebacks

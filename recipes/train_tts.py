@@ -193,7 +193,7 @@ def text_gap(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> 
     match_gap = loss_other_text - loss_text, positive when it helps because it is *this* speech's text.
     The two differ early in training: a prompt without any text is a case training never shows (it drops
     the text only with the prompt), so the text gap can be positive for a model fed transcripts that do
-    not match their audio (the fine-tuning tests' shuffled corpus); the match gap is not (batch of 1: 0).
+    not match their audio (the fine-tuning tests' shifted tone corpus); the match gap is not (batch of 1: 0).
     """
     latent, mask, text = batch["latent"], batch["mask"], batch["text"]
     B = latent.shape[0]

@@ -91,6 +91,21 @@ def test_f5_model_grows_its_vocabulary_keeps_its_codec_and_synthesises(f5_run, c
     assert (run_dir / "data" / "train.tsv").is_file() and (run_dir / "data" / "heldout.tsv").is_file()
 
 
+def test_fine_tuned_folder_loads_in_the_command_line_and_the_app(f5_run, clips, tmp_path):
+    from app.models import load_synthesizer
+    from tts.cli import main as tts_main
+
+    run_dir, _, _ = f5_run
+    ref = str(sorted((clips / "wavs").iterdir())[0])
+    assert tts_main(["synth", "--model", str(run_dir / "model"), "--codec", "griffin-lim", "--text", "HELLO THERE.",
+                     "--ref", ref, "--ref-text", "HE GAVE WAY", "--out", str(tmp_path / "out.wav"), "--nfe", "2",
+                     "--seed", "0", "--device", "cpu"]) in (0, None)
+    assert sf.info(str(tmp_path / "out.wav")).frames > 0
+    synthesizer, status = load_synthesizer(str(run_dir / "model"), "griffin-lim", "none", torch.device("cpu"))
+    assert synthesizer is not None and status.ready, status.problem
+    assert synthesizer.model.config.license == load_model(F5_SOURCE).config.license  # the weights' licence, kept
+
+
 def test_guard_logs_and_samples_every_measurement(f5_run):
     run_dir, result, _ = f5_run
     assert [v.step for v in result.verdicts] == [0, 4, 8]
