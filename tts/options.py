@@ -21,6 +21,8 @@ MAX_NFE = 128
 # stalls. Raise it with --max-chars on a private server.
 DEFAULT_MAX_CHARS = 1000
 MAX_SEED = 2**63 - 1
+# Each try of the word check costs a generation and an ASR pass per failing piece: ten bound a request's time.
+MAX_WORD_TRIES = 10
 
 
 class OptionError(ValueError):
@@ -66,6 +68,11 @@ class SynthesisOptions:
     remove_silence: bool | None = _opt(None, "remove silence from the output (default: the model's rules)",
                                        choices=(True, False))
     batch_size: int = _opt(8, "pieces generated together in one batch", (1, 256))
+    # Off by default: the check costs an ASR pass per piece, and a generation per try (tts/word_check.py).
+    check_words: int = _opt(0, "generate each piece up to this many times, with the next seed, while the ASR's "
+                               "transcript of it misses its text by a word error rate above max_wer; the best "
+                               "is kept (0: no check; 1: check and report only)", (0, MAX_WORD_TRIES))
+    max_wer: float = _opt(0.2, "word error rate above which check_words generates a piece again", (0.0, 1.0))
     max_chars: int = _opt(DEFAULT_MAX_CHARS, "longest text accepted, in characters", (1, 1_000_000))
 
     def __post_init__(self):

@@ -15,7 +15,7 @@ import os
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -32,6 +32,7 @@ from .options import SynthesisOptions
 from .reference import REFERENCE_CACHE_SIZE, AudioInput, ReferenceCache, read_reference
 from .rules import RULES, Piece, Reference, Transcriber
 from .text import TextError, build_tokenizer
+from .word_check import Redone, check_words, ready
 
 logger = logging.getLogger(__name__)
 # Called with (pieces done, pieces in all) as generation goes.
@@ -50,7 +51,9 @@ class Job:
     """A checked request, ready to generate: its reference, its texts (normalised, as the model reads
     them) and their pieces, the seed and options it runs with (`prepare` draws the seed when the
     options have none), whom to tell of its progress, and
-    `cancelled`, asked between batches (a job that answers True is dropped). Made by `Synthesizer.prepare`."""
+    `cancelled`, asked between batches (a job that answers True is dropped). Made by `Synthesizer.prepare`;
+    `generate` and `stream` fill `redone` with the pieces the word check (`options.check_words`) found missing
+    words in (tts/word_check.py)."""
 
     ref: Reference
     pieces: list[Piece]
@@ -59,6 +62,7 @@ class Job:
     options: SynthesisOptions
     progress: Progress | None = None
     cancelled: Callable[[], bool] | None = None
+    redone: list[Redone] = field(default_factory=list)
 
     def is_cancelled(self) -> bool:
         return self.cancelled is not None and self.cancelled()
@@ -172,6 +176,8 @@ class Synthesizer:
                 raise TextError(f"text {i}: {err}" if len(texts) > 1 else str(err)) from None
         # A saved voice comes prepared (app/voices.py); anything else is read and prepared here.
         ref = ref_wav if isinstance(ref_wav, Reference) else self.prepare_reference(ref_wav, ref_sr, ref_text, opts)
+        if opts.check_words:
+            ready(self.transcriber)  # the word check's ASR: fails here, not in a batch shared with other jobs
         seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
         if opts.seed is None:
             logger.info("seed %d", seed)
@@ -283,7 +289,8 @@ class Synthesizer:
             noises.append(self.rules.noise(job.seed, siblings, piece.chunk_index, D))
         latent, lengths = self.sample_latents([job.ref.latent for job, _ in batch], [p.ids for _, p in batch],
                                               noises, batch[0][0].options)
-        return self.rules.decode(latent, lengths, [(job.ref, p) for job, p in batch])
+        wavs = self.rules.decode(latent, lengths, [(job.ref, p) for job, p in batch])
+        return check_words(batch, wavs, self._generate, self.transcriber, self.sample_rate)  # when asked to
 
     @torch.inference_mode()
     def sample_latents(self, prompts: Sequence[torch.Tensor], texts: Sequence[Sequence[int]],
