@@ -59,6 +59,10 @@ _NO_EFFECT = {"attn_backend", "attn_mask_enabled", "checkpoint_activations", "te
 _REQUIRED = {"qk_norm": None, "long_skip_connection": False, "text_embedding_average_upsampling": False,
              "skip_connect_type": "concat"}
 MEL_CODEC = CodecSpec(kind="mel", source="charactr/vocos-mel-24khz", latent_dim=100, frame_rate=24000 / 256)
+# F5TTS_Base_bigvgan's: F5-TTS's "bigvgan" mel type with NVIDIA's vocoder (the `bigvgan` extra).
+BIGVGAN_CODEC = CodecSpec(kind="mel", source="nvidia/bigvgan_v2_24khz_100band_256x", latent_dim=100,
+                          frame_rate=24000 / 256, mel_type="bigvgan")
+MEL_CODECS = {"vocos": MEL_CODEC, "bigvgan": BIGVGAN_CODEC}  # by F5-TTS's `mel_spec_type`
 
 # F5-TTS key (under `transformer.`) → ours (under `dit.`); `\1` carries a layer index.
 _KEYS = [
@@ -233,14 +237,17 @@ def infer_arch(state: dict[str, torch.Tensor]) -> list[dict]:
 
 
 def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike | Sequence[str],
-                       arch: dict | None = None, use_ema: bool = True) -> TTSModel:
+                       arch: dict | None = None, use_ema: bool = True, mel_type: str = "vocos") -> TTSModel:
     """An F5-TTS checkpoint (`.safetensors` or `.pt`) and its vocabulary (`vocab.txt` path or its
     lines) → our TTSModel in float32 on CPU, in eval mode, run by F5-TTS's rules (tts/rules/f5.py).
 
     `arch`: F5-TTS's DiT constructor arguments (a config's `model.arch`); None infers them from the
     tensors (`choose_arch`). `use_ema` False takes a trainer's `.pt`'s online weights (`model_state_dict`), as
-    F5-TTS's `use_ema=False` does.
+    F5-TTS's `use_ema=False` does. `mel_type`: F5-TTS's `mel_spec_type`, "vocos" or "bigvgan" (the codec the
+    model records).
     """
+    if mel_type not in MEL_CODECS:
+        raise CheckpointError(f"unknown F5-TTS mel_spec_type {mel_type!r}; known: {sorted(MEL_CODECS)}")
     tokens = read_vocab(vocab) if isinstance(vocab, (str, os.PathLike)) else list(vocab)
     raw = read_state_dict(checkpoint, use_ema)
     if arch is None:
@@ -250,7 +257,8 @@ def load_f5_checkpoint(checkpoint: str | os.PathLike, vocab: str | os.PathLike |
     if rows is not None and rows.shape[0] != len(tokens) + 1:
         raise CheckpointError(f"{checkpoint} embeds {rows.shape[0] - 1} text tokens but the vocabulary has "
                               f"{len(tokens)}: is it the vocab.txt of this checkpoint?")
-    config = TTSConfig(dit=dit_config(arch, len(tokens), state), tokenizer="f5", vocab=tuple(tokens), codec=MEL_CODEC,
+    config = TTSConfig(dit=dit_config(arch, len(tokens), state), tokenizer="f5", vocab=tuple(tokens),
+                       codec=MEL_CODECS[mel_type],
                        rules="f5", license=LICENSE, duration_rule="bytes")
     model = TTSModel(config)
     # Identity latent statistics: F5-TTS models work on the raw log-mel.
@@ -272,12 +280,14 @@ class Release:
     checkpoint: str
     arch: dict
     repo: str = HUB_REPO
+    mel_type: str = "vocos"
 
 
 RELEASES = {
     "F5TTS_v1_Base": Release("F5TTS_v1_Base", "model_1250000.safetensors", F5_V1_BASE_ARCH),
     "F5TTS_Base": Release("F5TTS_Base", "model_1200000.safetensors", F5_BASE_ARCH),
     "E2TTS_Base": Release("E2TTS_Base", "model_1200000.safetensors", E2_BASE_ARCH, repo="SWivid/E2-TTS"),
+    "F5TTS_Base_bigvgan": Release("F5TTS_Base_bigvgan", "model_1250000.pt", F5_BASE_ARCH, mel_type="bigvgan"),
 }
 VOCAB_NAME = "vocab.txt"
 ARCH_NAME = "config.json"  # beside a local checkpoint: F5-TTS's DiT arguments under "arch" (optional)
@@ -337,14 +347,14 @@ def converted(source: str | os.PathLike, subfolder: str | None = None, revision:
 
     The conversion is written into a temporary folder and renamed into place, so the cache holds it whole
     or not at all; a folder left incomplete by an older crash is converted anew."""
-    checkpoint, vocab, arch = _locate(source, subfolder, revision)
+    checkpoint, vocab, arch, mel_type = _locate(source, subfolder, revision)
     stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in (checkpoint, vocab)]
-    key = hashlib.sha256(json.dumps([stats, arch, CONVERSION_VERSION], sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([stats, arch, mel_type, CONVERSION_VERSION], sort_keys=True).encode()).hexdigest()[:16]
     directory = cache_dir() / "f5" / f"{checkpoint.stem}-{key}"
     if _complete(directory):
         return directory
     logger.info("converting F5-TTS checkpoint %s into %s (once)", checkpoint, directory)
-    model = load_f5_checkpoint(checkpoint, vocab, arch)
+    model = load_f5_checkpoint(checkpoint, vocab, arch, mel_type=mel_type)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
@@ -402,8 +412,11 @@ def pick_checkpoint(folder: Path) -> Path:
                           f"({', '.join(sorted(p.name for p in found))}): pass the file itself")
 
 
-def _locate(source: str | os.PathLike, subfolder: str | None, revision: str | None) -> tuple[Path, Path, dict | None]:
-    """(checkpoint file, vocab.txt, arch or None) of a source, downloading a hub release if needed."""
+def _locate(source: str | os.PathLike, subfolder: str | None,
+            revision: str | None) -> tuple[Path, Path, dict | None, str]:
+    """(checkpoint file, vocab.txt, arch or None, mel type) of a source, downloading a hub release if needed.
+    Beside a local file, a `config.json` may give F5-TTS's `arch` and `mel_spec_type`, at its top or under
+    "model" (and "model.mel_spec") as F5-TTS's own configs have them."""
     text = str(source)
     if text in RELEASES or _hub_parts(text) is not None:
         return _from_hub(text, subfolder, revision)
@@ -415,11 +428,16 @@ def _locate(source: str | os.PathLike, subfolder: str | None, revision: str | No
         raise CheckpointError(f"F5-TTS checkpoint {checkpoint} needs its vocabulary: put the release's {VOCAB_NAME} "
                               f"beside it (e.g. https://huggingface.co/{HUB_REPO}/tree/main/F5TTS_v1_Base)")
     arch_file = folder / ARCH_NAME
-    arch = json.loads(arch_file.read_text()).get("arch") if arch_file.is_file() else None
-    return checkpoint, vocab, arch
+    config = json.loads(arch_file.read_text()) if arch_file.is_file() else {}
+    model = config.get("model", {})
+    arch = config.get("arch") or model.get("arch")
+    if arch is not None and model.get("backbone") and "backbone" not in arch:
+        arch = {**arch, "backbone": model["backbone"]}
+    mel_type = config.get("mel_spec_type") or model.get("mel_spec", {}).get("mel_spec_type") or "vocos"
+    return checkpoint, vocab, arch, mel_type
 
 
-def _from_hub(source: str, subfolder: str | None, revision: str | None) -> tuple[Path, Path, dict | None]:
+def _from_hub(source: str, subfolder: str | None, revision: str | None) -> tuple[Path, Path, dict | None, str]:
     if source in RELEASES:
         release = RELEASES[source]
     else:
@@ -442,4 +460,4 @@ def _from_hub(source: str, subfolder: str | None, revision: str | None) -> tuple
     missing = [p for p in patterns if not (folder / p).is_file()]
     if missing:
         raise CheckpointError(f"{release.repo}/{release.subfolder} lacks {missing} (looked in {folder})")
-    return folder / release.checkpoint, folder / VOCAB_NAME, release.arch
+    return folder / release.checkpoint, folder / VOCAB_NAME, release.arch, release.mel_type

@@ -3,8 +3,10 @@ a config is, and a conversion cache that is whole or absent."""
 import json
 import logging
 import shutil
+from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from codec.checkpoint import CheckpointError
@@ -95,3 +97,26 @@ def test_a_conversion_that_dies_leaves_no_cache_entry(f5_reference, cache, monke
     assert not (cache / "f5").exists() or not any(p for p in (cache / "f5").iterdir())
     monkeypatch.undo()
     shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_a_bigvgan_model_records_its_codec_and_speaks_through_it(f5_reference, cache, tmp_path):
+    """F5TTS_Base_bigvgan's layout: a config beside the file names F5-TTS's mel type, as its yaml does."""
+    pytest.importorskip("bigvgan")
+    from codec import MelCodec
+    from tts import Synthesizer
+
+    folder = tmp_path / "F5TTS_Base_bigvgan"
+    folder.mkdir()
+    shutil.copy(f5_reference / "model.safetensors", folder / "model_1250000.safetensors")
+    shutil.copy(f5_reference / "vocab.txt", folder / "vocab.txt")
+    arch = json.loads((f5_reference / "config.json").read_text())["arch"]
+    (folder / "config.json").write_text(json.dumps({"model": {"arch": arch, "mel_spec": {"mel_spec_type": "bigvgan"}}}))
+    model = load_model(folder)
+    assert model.config.codec == f5.BIGVGAN_CODEC and f5.RELEASES["F5TTS_Base_bigvgan"].mel_type == "bigvgan"
+    codec = MelCodec.from_pretrained(Path(__file__).parents[1] / "data" / "bigvgan_mel" / "bigvgan_tiny")
+    tts = Synthesizer(model, codec, transcriber=lambda wav, sr: "unused")
+    ref = torch.sin(torch.arange(48000) / 24000 * 2 * torch.pi * 220) * 0.3
+    wav, sr = tts.synthesize("Hello there.", ref, 24000, "A tone.", nfe=2, seed=0)
+    assert sr == 24000 and wav.shape[0] > 0 and torch.isfinite(wav).all()
+    with pytest.raises(Exception, match="bigvgan|mel type"):
+        Synthesizer(model, MelCodec.griffin_lim())
