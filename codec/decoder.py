@@ -7,14 +7,17 @@ vocoder → ISTFT (n_fft 640, hop 160) → (B, 320 N) samples.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import check_at_least
 from .istft import ISTFTHead
 from .masks import length_mask
-from .transformer import Transformer
+from .rotary import apply_rotary, rotary_tables
+from .transformer import ROTARY_LAYOUT, Transformer, TransformerLayer
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,26 @@ class DecoderConfig:
                    vocoder_ffn=64, vocoder_layers=2)
 
 
+@dataclass(frozen=True)
+class DecoderCache:
+    """What `WavCubeDecoder.extend` keeps of one clip's frames so far, to decode later frames exactly as a whole
+    decode would (the 50 Hz transformer is causal; the upsampler's GroupNorm needs the sums of everything).
+
+    Immutable: `extend` returns a new cache, so a prompt's cache can be shared by any number of continuations.
+    """
+
+    keys: tuple[torch.Tensor, ...]  # per layer (1, H, M, head_dim), before rotary: frames [frames - M, frames)
+    values: tuple[torch.Tensor, ...]  # per layer (1, H, M, head_dim)
+    hidden: torch.Tensor  # (K, d_model) the transformer's (final-LayerNorm'd) output for frames [frames - K, frames)
+    sums: torch.Tensor  # float64 (3,): count, sum and sum of squares of the upsampler's pre-norm output so far
+    frames: int  # frames seen
+
+    @property
+    def hidden_first(self) -> int:
+        """Index of the first frame whose transformer output is kept."""
+        return self.frames - self.hidden.shape[0]
+
+
 class CausalUpsample(nn.Module):
     """Transposed conv (stride s, kernel k) + GroupNorm(1), right-trimmed by k - s: N → s·N frames.
 
@@ -90,6 +113,34 @@ class CausalUpsample(nn.Module):
         out_lengths = lengths * s
         y = y[:, :, : int(out_lengths.max())].transpose(1, 2)  # (B, s·N, C_out)
         return y * length_mask(out_lengths, y.shape[1])[..., None], out_lengths
+
+    def columns(self, x: torch.Tensor, previous: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One clip's frames `x: (n, C_in)` after `previous: (C_in,)` (None at the clip's start) → their
+        `s·n` pre-norm output columns `(C_out, s·n)`, and the column past them `(C_out, k - s)` that only the
+        clip's end adds (the whole-clip GroupNorm counts it)."""
+        k, s = self.conv.kernel_size[0], self.conv.stride[0]
+        if previous is not None:
+            x = torch.cat([previous[None].to(x.dtype), x])
+        y = self.conv(x.T[None])[0]  # (C_out, (n' - 1)·s + k)
+        if previous is not None:
+            y = y[:, s:]  # the previous frame's own columns
+        n = y.shape[1] - (k - s)
+        return y[:, :n], y[:, n:]
+
+    def normalize(self, y: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
+        """Pre-norm columns `y: (C_out, L)` → normalised `(L, C_out)` with the statistics in `sums`
+        (count, sum, sum of squares over the clip's columns, as `forward` takes over the whole clip)."""
+        count, total, squares = sums.unbind()
+        mean = total / count
+        var = (squares / count - mean.square()).clamp(min=0)
+        y = (y.float() - mean.float()) * torch.rsqrt(var + self.norm.eps).float()
+        return (y * self.norm.weight[:, None] + self.norm.bias[:, None]).T
+
+
+def column_sums(y: torch.Tensor) -> torch.Tensor:
+    """`y: (C, L)` → float64 (3,): the count, sum and sum of squares of its values."""
+    y = y.double()
+    return torch.stack([y.new_tensor(y.numel()), y.sum(), y.square().sum()])
 
 
 class Vocoder(nn.Module):
@@ -142,4 +193,71 @@ class WavCubeDecoder(nn.Module):
         spec, spec_lengths = self.upsample(x, lengths)  # (B, 2N, n_mels) at 100 Hz
         spec_mask = None if mask is None else length_mask(spec_lengths, spec.shape[1])
         return self.vocoder(spec, spec_mask)  # (B, 2N · hop)
+
+    # Incremental decoding (codec/streaming.py): the transformer runs on new frames only, attending to the
+    # cached keys and values of the frames before; the vocoder runs on a window of transformer outputs.
+
+    def empty_cache(self) -> DecoderCache:
+        """The cache of a clip with no frames yet."""
+        p = next(self.parameters())
+        empty = p.new_zeros(1, self.config.heads, 0, self.config.d_model // self.config.heads)
+        layers = len(self.transformer.layers)
+        return DecoderCache((empty,) * layers, (empty,) * layers, p.new_zeros(0, self.config.d_model),
+                            torch.zeros(3, dtype=torch.float64, device=p.device), 0)
+
+    def extend(self, cache: DecoderCache, latent: torch.Tensor, keep_hidden: int,
+               max_keys: int | None = None) -> DecoderCache:
+        """Run `latent: (n, latent_dim)`, the frames after `cache.frames`, through the causal transformer →
+        the cache with them added. The new frames see every cached frame (at most `max_keys`: the oldest beyond
+        are dropped, bounding memory), so the outputs are the whole decode's while nothing was dropped.
+        `keep_hidden`: the transformer outputs kept (the newest), for `render`'s context."""
+        if not self.config.causal:
+            raise ValueError("incremental decoding needs the causal decoder (config.causal)")
+        n = latent.shape[0]
+        x = self.input_proj(latent.T[None]).transpose(1, 2)  # (1, n, d_model)
+        c = self.config
+        m = cache.keys[0].shape[2]
+        cos, sin = rotary_tables(m + n, c.d_model // c.heads, ROTARY_LAYOUT, x.device, c.rope_theta)
+        # Query i (position m + i) sees keys 0 .. m + i.
+        allowed = torch.arange(m + n, device=x.device)[None, :] <= torch.arange(m, m + n, device=x.device)[:, None]
+        keys, values = [], []
+        layers = cast(list[TransformerLayer], list(self.transformer.layers))
+        for layer, k_old, v_old in zip(layers, cache.keys, cache.values):
+            attn = layer.self_attn
+            h = layer.self_attn_layer_norm(x)
+            q, k, v = (p(h).view(1, n, c.heads, -1).transpose(1, 2)  # (1, H, n, head_dim)
+                       for p in (attn.q_proj, attn.k_proj, attn.v_proj))
+            k, v = torch.cat([k_old.to(k.dtype), k], dim=2), torch.cat([v_old.to(v.dtype), v], dim=2)  # (1, H, m+n, hd)
+            keys.append(k)
+            values.append(v)
+            q = apply_rotary(q, cos[m:], sin[m:], ROTARY_LAYOUT)
+            out = F.scaled_dot_product_attention(q, apply_rotary(k, cos, sin, ROTARY_LAYOUT), v, attn_mask=allowed)
+            x = x + attn.out_proj(out.transpose(1, 2).reshape(1, n, c.d_model))
+            x = x + layer.fc2(F.gelu(layer.fc1(layer.final_layer_norm(x))))
+        hidden = self.norm(x)[0]  # (n, d_model)
+        previous = cache.hidden[-1] if cache.hidden.shape[0] else None
+        if previous is None and cache.frames:
+            raise ValueError("the cache kept no transformer output to continue from (keep_hidden >= 1)")
+        y, _ = self.upsample.columns(hidden, previous)
+        if max_keys is not None and m + n > max_keys:
+            keys, values = [k[:, :, -max_keys:] for k in keys], [v[:, :, -max_keys:] for v in values]
+        hidden = torch.cat([cache.hidden.to(hidden.dtype), hidden])[max(0, cache.hidden.shape[0] + n - keep_hidden):]
+        return DecoderCache(tuple(keys), tuple(values), hidden, cache.sums + column_sums(y), cache.frames + n)
+
+    def render(self, cache: DecoderCache, start: int, end: int, final: bool) -> torch.Tensor:
+        """Frames [start, end) → their waveform `((end - start) · samples_per_frame,)`, from the kept transformer
+        outputs (those before `start` are the vocoder's context, those after `end` its look-ahead). The GroupNorm
+        takes the statistics of every frame so far; with `final` (no frame will follow) also the clip's end, so
+        that they are the whole clip's."""
+        first = cache.hidden_first
+        a = first + (1 if first > 0 else 0)  # the window's first frame: the kept one before it feeds the conv only
+        if not a <= start <= end <= cache.frames:
+            raise ValueError(f"frames [{start}, {end}) are not within the renderable [{a}, {cache.frames})")
+        previous = cache.hidden[0] if first > 0 else None
+        y, tail = self.upsample.columns(cache.hidden[a - first:], previous)  # (C, 2 W)
+        sums = cache.sums + column_sums(tail) if final else cache.sums
+        spec = self.upsample.normalize(y, sums)  # (2 W, n_mels)
+        wav = self.vocoder(spec[None])[0]  # (W · samples_per_frame,)
+        spf = self.samples_per_frame
+        return wav[(start - a) * spf: (end - a) * spf]
 

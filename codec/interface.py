@@ -24,7 +24,9 @@ class Codec(Protocol):
 
     - `encode(wav, sample_rate) -> (latent: (B, N, latent_dim), mask: (B, N) bool)` from any rate;
     - `decode(latent, mask) -> wav: (B, hop_length N)` at `sample_rate`, zero past each clip;
-    - `spec() -> CodecSpec`, the record a TTS checkpoint keeps (needs a codec from `from_pretrained`).
+    - `spec() -> CodecSpec`, the record a TTS checkpoint keeps (needs a codec from `from_pretrained`);
+    - `context_frames`, `lookahead_frames`: the frames before and after a stretch of latent that a shortened or
+      streamed decode (codec/streaming.py) gives the decoder, so that the stretch decodes as in a whole decode.
     """
 
     kind: str
@@ -39,6 +41,10 @@ class Codec(Protocol):
     def hop_length(self) -> int: ...
     @property
     def device(self) -> torch.device: ...
+    @property
+    def context_frames(self) -> int: ...
+    @property
+    def lookahead_frames(self) -> int: ...
 
     def encode(self, wav: torch.Tensor | Sequence[torch.Tensor],
                sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]: ...

@@ -26,6 +26,8 @@ GRIFFIN_LIM = "griffin-lim"
 VOCOS_CONFIG = "config.yaml"
 VOCOS_WEIGHTS = "pytorch_model.bin"
 _MEL_FEATURES = "vocos.feature_extractors.MelSpectrogramFeatures"
+# Frames (back, ahead) a streamed decode gives a vocoder that states no `reach` of its own: a margin, not a proof.
+DEFAULT_REACH = (64, 64)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,22 @@ class VocosVocoder(nn.Module):
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         return self.vocos.head(self.vocos.backbone(log_mel))
 
+    @property
+    def reach(self) -> tuple[int, int]:
+        """Frames (back, ahead) of input that one output frame depends on: the ConvNeXt's convolutions (a
+        VocosBackbone: its embedding and each block's depthwise conv) plus the ISTFT's overlapping windows.
+        A window of the latent with this much around a frame decodes it exactly as a whole decode does."""
+        backbone, istft = self.vocos.backbone, self.vocos.head.istft
+        convs = [backbone.embed] + [block.dwconv for block in getattr(backbone, "convnext", [])]
+        if not hasattr(backbone, "convnext"):  # another backbone: a margin, not a proof
+            return DEFAULT_REACH
+        conv = sum(c.kernel_size[0] // 2 for c in convs)
+        hop, win = istft.hop_length, istft.win_length
+        pad = (win - hop) // 2 if istft.padding == "same" else win // 2
+        back = -(-(win - pad) // hop) - 1  # earlier frames whose window reaches this frame's samples
+        ahead = (pad + hop - 1) // hop  # later frames whose window starts inside them
+        return conv + back, conv + ahead
+
     def output_hops(self, frames: int) -> int:
         """Hops of audio made of `frames` frames: one fewer for a centred ISTFT (Vocos's mel-24khz), as many for
         "same" padding."""
@@ -88,6 +106,9 @@ class GriffinLim(nn.Module):
     mel_type = "vocos"
     inverse_fb: torch.Tensor
     window: torch.Tensor
+    # Every iteration spreads a frame's influence by the STFT's overlap, so the reach is 64 × 3 frames in principle;
+    # measured (eval/bench_streaming.py), 64 frames each way already give the whole decode within 5e-5 (relative L2).
+    reach = (64, 64)
 
     def __init__(self, config: MelConfig, n_iter: int = 64):
         super().__init__()
@@ -157,6 +178,17 @@ class MelCodec(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.mel.buffers()).device
+
+    @property
+    def context_frames(self) -> int:
+        """Frames before the first decoded one that a shortened or streamed decode (codec/streaming.py) gives
+        the vocoder: its reach back."""
+        return getattr(self.vocoder, "reach", DEFAULT_REACH)[0]
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Frames after the last emitted one that a streamed decode waits for: the vocoder's reach ahead."""
+        return getattr(self.vocoder, "reach", DEFAULT_REACH)[1]
 
     @classmethod
     def griffin_lim(cls, config: MelConfig = MelConfig(), n_iter: int = 64) -> "MelCodec":

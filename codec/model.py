@@ -14,7 +14,7 @@ from . import windows
 from .audio import MIN_SAMPLE_RATE, checked_latent, prepare_clips
 from .checkpoint import (CONFIG_NAME, WEIGHTS_NAME, config_from_dict, convert_released_state_dict, load_strict,
                          read_model_config, read_released, read_safetensors, resolve, save_model)
-from .decoder import DecoderConfig, WavCubeDecoder
+from .decoder import DecoderCache, DecoderConfig, WavCubeDecoder
 from .encoder import EncoderConfig, WavCubeEncoder, normalize_clips
 from .spec import CodecSpec
 from .masks import length_mask
@@ -24,6 +24,11 @@ MODEL_TYPE = "wavcube"
 DEFAULT_WAVCUBE = "yhaha/WavCube"  # the released checkpoints on the Hugging Face Hub
 DEFAULT_WAVCUBE_SUBFOLDER = "WavCube"  # or "WavCube-Pro"
 WAVLM_FIELD = 400  # samples under WavLM's first frame (25 ms); later frames start every 320 samples
+# The full-size vocoder's 16 attention layers reach 321 frames back and 81 ahead (+1 for the ISTFT's overlap);
+# measured (eval/bench_streaming.py, random weights), 160 back and 20 ahead already give a whole decode's samples
+# within float rounding (8e-7 relative L2), at half the vocoder work of the full reach per push.
+STREAM_CONTEXT_CAP = 160
+STREAM_LOOKAHEAD_CAP = 20
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,20 @@ class WavCube(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @property
+    def context_frames(self) -> int:
+        """Frames before the first decoded one that a shortened or streamed decode (codec/streaming.py) gives the
+        vocoder: its attention's reach back (each layer 40 frames at 100 Hz), at most `STREAM_CONTEXT_CAP`."""
+        c = self.config.decoder
+        return min(STREAM_CONTEXT_CAP, -(-c.vocoder_layers * c.vocoder_window[0] // c.upsample_stride) + 1)
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Frames after the last emitted one that a streamed decode waits for: the vocoder's reach ahead (each
+        layer 10 frames at 100 Hz), at most `STREAM_LOOKAHEAD_CAP`."""
+        c = self.config.decoder
+        return min(STREAM_LOOKAHEAD_CAP, -(-c.vocoder_layers * c.vocoder_window[1] // c.upsample_stride) + 1)
 
     def spec(self) -> CodecSpec:
         """The record a TTS checkpoint keeps of this codec."""
@@ -166,6 +185,26 @@ class WavCube(nn.Module):
             for i, n in enumerate(lengths.tolist()):
                 wav[i, : n * spf] = decode_windows(lambda piece: self.decoder(piece).float(), latent[i, :n], spf)
             return wav
+
+    # Incremental decoding (codec/streaming.py): the decoder's cache of the frames so far, extended by new frames
+    # and rendered a window at a time.
+
+    def extend_cache(self, cache: DecoderCache | None, latent: torch.Tensor, keep_hidden: int) -> DecoderCache:
+        """`latent: (n, 128)`, the frames after those in `cache` (None: a clip's first) → the cache with them
+        added (`WavCubeDecoder.extend`); keys beyond `windows.WINDOW_FRAMES` frames back are dropped, as a
+        whole decode past that length works in windows."""
+        cache = self.decoder.empty_cache() if cache is None else cache
+        if latent.dim() == 2 and latent.shape[0] == 0:
+            return cache
+        latent = checked_latent(latent, None, self.latent_dim)[0].to(self.device, torch.float32)  # (n, 128)
+        with self._autocast():
+            return self.decoder.extend(cache, latent, keep_hidden, windows.WINDOW_FRAMES)
+
+    def render_cache(self, cache: DecoderCache, start: int, end: int, final: bool) -> torch.Tensor:
+        """Frames [start, end) of the clip in `cache` → `wav: (320 (end - start),)` float32
+        (`WavCubeDecoder.render`)."""
+        with self._autocast():
+            return self.decoder.render(cache, start, end, final).float()
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` and `model.safetensors` (each atomically) into `directory`."""

@@ -3,11 +3,14 @@
     python -m eval.bench_tts                                   # ours: base on GPU (small on CPU), NFE 32 and 7
     python -m eval.bench_tts --compare-f5 --f5-python f5env/bin/python --json runs/bench_tts.json
     python -m eval.bench_tts --concurrency 1 4 16 --preset tiny --seconds 4   # app batching throughput
+    python -m eval.bench_tts --preset small --nfe 7 --threads 1 2 --batch 1 4 8   # CPU threads and batches
 
 Random weights (the cost of a pass does not depend on them), a `--ref-seconds` prompt and exactly
 `--seconds` of new speech per text (fixed with `duration`), CFG 2, sway -1, F5-TTS's step
-schedule (EPSS at 7 steps, uniform at 32), batch 1 and `--batch` texts at once. Each setting: one
-warm-up call with one step at full size, then the median of `--repeats` calls.
+schedule (EPSS at 7 steps, uniform at 32), `--batch` texts at once (default 1 and 8 on a GPU, 1, 4
+and 8 on a CPU). Each setting: one warm-up call with one step at full size, then the median of
+`--repeats` calls. CPU threads: `--threads` (one or more counts, each timed), by default
+`eval.speed.cpu_threads()`: one per physical core, less the cores other processes keep busy.
 
 Rows (same device, same DiT size; `--compare-f5` adds F5-TTS's row, timed by `eval/bench_f5.py`
 in F5-TTS's own environment, see there):
@@ -38,7 +41,7 @@ import torch
 
 from tts.batcher import Batcher
 from codec import WavCube, WavCubeConfig
-from eval.speed import speech_like, text_for
+from eval.speed import cpu_threads, physical_cores, speech_like, text_for
 from eval.timing import PartTimer, measure, sync
 from tts import SynthesisOptions, Synthesizer, TTSConfig, TTSModel
 
@@ -116,7 +119,8 @@ def time_f5(preset: str, runs: list[tuple[int, int]], args: argparse.Namespace) 
 def row(impl: str, r: dict, seconds: float, f5: dict | None) -> dict:
     mean = r["mean_s"]
     parts = {k: r.get("parts_s", {}).get(k, 0.0) for k in ("dit", "codec")}
-    out = {"impl": impl, "nfe": r["nfe"], "batch": r["batch"], "frames": r["frames"], "wall_s": r["wall_s"],
+    out = {"impl": impl, "threads": torch.get_num_threads(), "nfe": r["nfe"], "batch": r["batch"],
+           "frames": r["frames"], "wall_s": r["wall_s"],
            "rtf": r["wall_s"] / (seconds * r["batch"]), "speech_s_per_s": seconds * r["batch"] / r["wall_s"],
            "dit_share": parts["dit"] / mean, "codec_share": parts["codec"] / mean,
            "rest_share": max(0.0, 1 - (parts["dit"] + parts["codec"]) / mean), "peak_memory_mb": r["peak_memory_mb"]}
@@ -126,12 +130,12 @@ def row(impl: str, r: dict, seconds: float, f5: dict | None) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'implementation':<16} {'NFE':>3} {'batch':>5} {'frames':>6} {'seconds':>8} {'RTF':>7} {'x F5':>5} "
-          f"{'DiT':>5} {'codec':>5} {'rest':>5}")
+    print(f"\n{'implementation':<16} {'thr':>3} {'NFE':>3} {'batch':>5} {'frames':>6} {'seconds':>8} {'RTF':>7} "
+          f"{'x F5':>5} {'DiT':>5} {'codec':>5} {'rest':>5}")
     for r in rows:
         x = f"{r['x_f5']:.2f}" if "x_f5" in r else "-"
-        print(f"{r['impl']:<16} {r['nfe']:>3} {r['batch']:>5} {r['frames']:>6} {r['wall_s']:>8.2f} {r['rtf']:>7.4f} "
-              f"{x:>5} {r['dit_share']:>5.0%} {r['codec_share']:>5.0%} {r['rest_share']:>5.0%}")
+        print(f"{r['impl']:<16} {r['threads']:>3} {r['nfe']:>3} {r['batch']:>5} {r['frames']:>6} {r['wall_s']:>8.2f} "
+              f"{r['rtf']:>7.4f} {x:>5} {r['dit_share']:>5.0%} {r['codec_share']:>5.0%} {r['rest_share']:>5.0%}")
 
 
 def throughput(synth: Synthesizer, clients: int, requests_each: int, args: argparse.Namespace) -> dict:
@@ -168,7 +172,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of new speech per text")
     p.add_argument("--ref-seconds", type=float, default=3.0, help="seconds of reference prompt")
     p.add_argument("--nfe", type=int, nargs="+", default=[32, 7], help="NFEs to time (7 uses EPSS's grid)")
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="texts generated at once")
+    p.add_argument("--batch", type=int, nargs="+", default=None,
+                   help="texts generated at once (default: 1 8 on a GPU, 1 4 8 on a CPU)")
     p.add_argument("--codecs", nargs="+", choices=("wavcube", "mel"), default=["wavcube", "mel"])
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--compare-f5", action="store_true", help="also time F5-TTS's own code (see eval/bench_f5.py)")
@@ -176,16 +181,20 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, nargs="+", help="instead: app throughput at these client counts")
     p.add_argument("--requests", type=int, default=2, help="--concurrency: requests per client")
     p.add_argument("--max-batch", type=int, default=16, help="--concurrency: the Batcher's max jobs per batch")
-    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                   help="CPU threads for torch (default: the cores this process may use)")
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="CPU threads for torch, each count timed (default: eval.speed.cpu_threads(), one per "
+                        "physical core less the busy ones)")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    threads = args.threads or [cpu_threads()]
+    torch.set_num_threads(threads[0])
+    batches = args.batch or ([1, 8] if device.type == "cuda" else [1, 4, 8])
     preset = args.preset or ("base" if device.type == "cuda" else "small")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU ({physical_cores()} physical cores, load {os.getloadavg()[0]:.1f}), {'/'.join(map(str, threads))} threads"
     meta = {"device": name, "torch": torch.__version__, "preset": preset, "seconds": args.seconds,
-            "ref_seconds": args.ref_seconds, "command": " ".join(sys.argv)}
+            "ref_seconds": args.ref_seconds, "threads": threads, "command": " ".join(sys.argv)}
     print(f"{preset} DiT, random weights, on {name}, torch {torch.__version__}: {args.ref_seconds:g} s prompt + "
           f"{args.seconds:g} s new speech per text, CFG 2, sway -1")
 
@@ -199,21 +208,25 @@ def main() -> None:
                   f"s of speech per s ({r['mean_jobs_per_batch']:.1f} jobs per DiT batch)")
         report: dict[str, Any] = {"meta": meta, "throughput": results}
     else:
-        runs = [(n, b) for b in args.batch for n in args.nfe]
-        f5 = time_f5(preset, runs, args) if args.compare_f5 else None
-        f5_rows = {(r["nfe"], r["batch"]): r for r in f5["results"]} if f5 else {}
-        rows = [row("F5-TTS", r, args.seconds, None) for r in f5_rows.values()]
-        for codec_kind in args.codecs:
-            synth = build_ours(codec_kind, preset, device)
-            for nfe, batch in runs:
-                r = time_ours(synth, nfe, batch, args, device)
-                rows.append(row(f"ours, {'WavCube' if codec_kind == 'wavcube' else 'mel'}", r, args.seconds,
-                                f5_rows.get((nfe, batch))))
-                print(json.dumps(rows[-1]))
-            del synth
+        runs = [(n, b) for b in batches for n in args.nfe]
+        rows, f5_metas = [], []
+        for count in threads:  # each thread count: F5-TTS's rows (if asked), then ours
+            torch.set_num_threads(count)
+            f5 = time_f5(preset, runs, args) if args.compare_f5 else None
+            f5_rows = {(r["nfe"], r["batch"]): r for r in f5["results"]} if f5 else {}
+            rows += [row("F5-TTS", r, args.seconds, None) for r in f5_rows.values()]
+            f5_metas += [f5["meta"]] if f5 else []
+            for codec_kind in args.codecs:
+                synth = build_ours(codec_kind, preset, device)
+                for nfe, batch in runs:
+                    r = time_ours(synth, nfe, batch, args, device)
+                    rows.append(row(f"ours, {'WavCube' if codec_kind == 'wavcube' else 'mel'}", r, args.seconds,
+                                    f5_rows.get((nfe, batch))))
+                    print(json.dumps(rows[-1]))
+                del synth
         sync(device)
-        print_table(sorted(rows, key=lambda r: (r["batch"], -r["nfe"])))
-        report = {"meta": meta, "f5_meta": f5["meta"] if f5 else None, "results": rows}
+        print_table(sorted(rows, key=lambda r: (r["threads"], r["batch"], -r["nfe"])))
+        report = {"meta": meta, "f5_meta": f5_metas or None, "results": rows}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))

@@ -7,8 +7,10 @@ point is the median of `repeats` timed calls after `warmup` untimed ones, timed 
 from __future__ import annotations
 
 import functools
+import os
 import statistics
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +27,29 @@ PASSAGE = ("It was the best of times it was the worst of times it was the age of
            "was the season of darkness it was the spring of hope it was the winter of despair we had everything "
            "before us we had nothing before us we were all going direct to heaven we were all going direct the "
            "other way").split()
+
+
+def physical_cores() -> int:
+    """Physical cores among the CPUs this process may run on (SMT siblings counted once)."""
+    cpus = os.sched_getaffinity(0)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()))
+        except OSError:  # no topology to read: take each CPU as a core
+            cores.add(("cpu", str(cpu)))
+    return max(1, len(cores))
+
+
+def cpu_threads() -> int:
+    """Torch threads for a CPU benchmark: one per physical core (a second thread on an SMT sibling shares the
+    core's arithmetic units: contention, not speed), less the cores other processes keep busy now (the
+    1-minute load average, rounded down: on a shared machine a thread that must wait for a busy core stalls
+    every parallel region it takes part in), at least 1."""
+    cores = physical_cores()
+    busy = int(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+    return max(1, cores - min(busy, cores - 1))
 
 
 def speech_like(seconds: float, sample_rate: int, seed: int = 0) -> torch.Tensor:
