@@ -87,7 +87,7 @@ class StandInMelCodec:
     """A test double with MelCodec's shape contract (24 kHz, hop 256, 100-d latents): each latent frame
     holds the frame's first 100 samples, and decoding repeats each frame's mean. Both are linear."""
 
-    kind, sample_rate, hop_length, latent_dim = "mel", 24000, 256, 100
+    kind, sample_rate, hop_length, latent_dim, mel_type = "mel", 24000, 256, 100, "vocos"
     frame_rate = 24000 / 256
     device = torch.device("cpu")
 
