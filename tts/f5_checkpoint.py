@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from codec.checkpoint import WEIGHTS_NAME, CheckpointError, fetch, load_strict
+from codec.checkpoint import WEIGHTS_NAME, CheckpointError, current_umask, fetch, load_strict
 from codec.spec import CodecSpec
 
 from codec.rotary import rotary_frequencies
@@ -359,7 +359,7 @@ def converted(source: str | os.PathLike, subfolder: str | None = None, revision:
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
         model.save_pretrained(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
         if directory.exists():  # incomplete (not `_complete`): an older run died while writing it
             shutil.rmtree(directory)
         os.replace(tmp, directory)
@@ -375,12 +375,6 @@ def _complete(directory: Path) -> bool:
         return (directory / WEIGHTS_NAME).is_file() and "model_type" in json.loads((directory / ARCH_NAME).read_text())
     except (OSError, ValueError):
         return False
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def cache_dir() -> Path:

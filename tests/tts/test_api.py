@@ -34,13 +34,13 @@ def test_f5_snippet_clones_a_voice(f5_reference, tiny_vocos, tmp_path, monkeypat
     import shutil
 
     from codec import CodecSpec
-    from tts import f5
+    from tts import f5_checkpoint as f5
 
     release = tmp_path / "F5TTS_v1_Base"
     release.mkdir()
     for name in ("model.safetensors", "vocab.txt", "config.json"):
         shutil.copy(f5_reference / name, release / name)
-    monkeypatch.setattr(f5, "MEL_CODEC", CodecSpec("mel", str(tiny_vocos), 100, 24000 / 256))
+    monkeypatch.setitem(f5.MEL_CODECS, "vocos", CodecSpec("mel", str(tiny_vocos), 100, 24000 / 256, mel_type="vocos"))
     monkeypatch.setenv("CUBETTS_CACHE", str(tmp_path / "cache"))
     sf.write(tmp_path / "ref.wav", speechlike(2.0, 24000).numpy(), 24000)
     monkeypatch.chdir(tmp_path)
