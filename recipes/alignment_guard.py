@@ -4,18 +4,20 @@ A model that never learns to align text and speech only continues its prompt: it
 low the training loss goes. Users of F5-TTS found that out by listening after days of training (its issues
 #565, #704); a measurement says it within a few hundred steps.
 
-The measurement: on a fixed held-out batch, each clip's loss with another clip's transcript minus with its own
-(`item_match_gaps`, the draws of `recipes.train_tts.text_gap`). A model that reads the text predicts a clip
-better from its own transcript, on every clip; `match_score` is how consistently (the gaps' mean over their
-standard error). The text gap (loss without any text minus with it) is logged beside it but does not decide:
-a prompt with no text at all is a case training never shows (the text is dropped only with the prompt), and
-early in a run the text gap is as large for transcripts shifted against their audio as for the right ones
-(+0.51 and +0.45 at step 10 on the tests' tone corpus), while the match score separates them from step 20 on
-(+0.7 against +3.9).
+The measurement: on a fixed held-out batch, each clip's loss with its transcript read backwards minus with its
+transcript as it is (`item_order_gaps`, under the draws of `recipes.train_tts.text_gap`). Backwards, the text has
+the same tokens and length, so only a model that aligns them with the speech, in order, does better with the
+right order; `order_score` is how consistently it does (the gaps' mean over their standard error). The text gap
+(loss without any text minus with it) is logged beside it but does not decide: a prompt with no text at all is a
+case training never shows (the text is dropped only with the prompt), and early in a run the text gap is as large
+for transcripts shifted against their audio as for the right ones (+0.51 and +0.45 at step 10 on the tests' tone
+corpus, where the order score separates them from step 20 on: +0.8 against +4.4). Another clip's transcript is
+no test either:
+it differs in length, so a model that has learnt only the speaking rate does better with the clip's own.
 
 `AlignmentGuard.update(step, gaps)` gives each measurement a verdict and, once the score has stayed low (on
-average) for `patience` steps, the warning with what to try. Its state is a few numbers,
-checkpointed with the run, so that a resumed run judges as an uninterrupted one.
+average) for `patience` steps, the warning with what to try. Its state is a few numbers, checkpointed with the
+run, so that a resumed run judges as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from recipes.train_tts import gap_draws
+from recipes.train_tts import gap_draws, reversed_text
 from tts.model import TTSModel
 
 USES_TEXT = "uses the text"
@@ -45,7 +47,7 @@ ADVICE = (
 @dataclass(frozen=True)
 class Verdict:
     step: int
-    score: float  # `match_score` of the measurement
+    score: float  # `order_score` of the measurement
     uses_text: bool
     not_aligned: bool  # the mean score of the last `patience` steps is at or below the guard's `flag_at`
     message: str  # one line for the console, followed by the warning when the run is flagged at this step
@@ -56,14 +58,12 @@ class Verdict:
 
 
 @torch.no_grad()
-def item_match_gaps(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> list[float]:
-    """Per clip of `batch` (a `Collate` output, 2 clips or more): its loss with the next clip's text (the last
-    takes the first's) minus with its own, the prompt kept, each clip alone, under `text_gap`'s fixed draws."""
+def item_order_gaps(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> list[float]:
+    """Per clip of `batch` (a `Collate` output): its loss with its transcript read backwards minus with its
+    transcript, the prompt kept, each clip alone, under `text_gap`'s fixed draws."""
     latent, mask, text = batch["latent"], batch["mask"], batch["text"]
-    if latent.shape[0] < 2:
-        raise ValueError("the match gap compares a clip's text with another's: it needs 2 clips or more")
     span, time, noise = gap_draws(model, batch, seed)
-    other = text.roll(-1, dims=0)
+    backwards = reversed_text(text)
     keep = torch.zeros(1, dtype=torch.bool, device=latent.device)
     was_training = model.training
     model.eval()
@@ -72,7 +72,7 @@ def item_match_gaps(model: TTSModel, batch: dict[str, torch.Tensor], seed: int =
         one = (latent[i:i + 1, :n], mask[i:i + 1, :n])  # (1, n, D), (1, n)
         draws = (span[i:i + 1, :n], time[i:i + 1], noise[i:i + 1, :n])
         own, _ = model(*one, text[i:i + 1], *draws, drop_audio=keep, drop_text=keep)
-        wrong, _ = model(*one, other[i:i + 1], *draws, drop_audio=keep, drop_text=keep)
+        wrong, _ = model(*one, backwards[i:i + 1], *draws, drop_audio=keep, drop_text=keep)
         gaps.append(wrong.item() - own.item())
     model.train(was_training)
     return gaps
@@ -81,9 +81,9 @@ def item_match_gaps(model: TTSModel, batch: dict[str, torch.Tensor], seed: int =
 MAX_SCORE = 100.0  # every clip gaining alike (no spread) is as clear as it gets
 
 
-def match_score(gaps: Sequence[float]) -> float:
-    """How consistently the clips' own transcripts beat another's: the gaps' mean over its standard error
-    (a t statistic), 0 when nothing differs, capped at ±MAX_SCORE."""
+def order_score(gaps: Sequence[float]) -> float:
+    """How consistently the clips' transcripts beat themselves read backwards: the gaps' mean over its standard
+    error (a t statistic), 0 when nothing differs, capped at ±MAX_SCORE; one clip gives its gap's sign."""
     n = len(gaps)
     mean = sum(gaps) / n
     spread = math.sqrt(sum((g - mean) ** 2 for g in gaps) / (n - 1)) / math.sqrt(n) if n > 1 else 0.0
@@ -93,10 +93,10 @@ def match_score(gaps: Sequence[float]) -> float:
 
 
 class AlignmentGuard:
-    """Judges a run by its match scores, measured every few steps on the same held-out batch.
+    """Judges a run by its order scores, measured every few steps on the same held-out batch.
 
-    Each measurement's verdict: the model uses the text when the score is above `uses_above` (2: its own
-    transcripts help by two standard errors). The run is flagged when it has trained `patience` steps or more
+    Each measurement's verdict: the model uses the text when the score is above `uses_above` (2: the transcripts
+    in order help by two standard errors). The run is flagged when it has trained `patience` steps or more
     and the mean score of the measurements in the last `patience` steps is at or below `flag_at` (1: no sign of
     the text helping; a mean, because single measurements swing). Between the two a run is "not yet" but not
     flagged: it reads the text a little, which a small model on a few voices can stay at for long (eval/RESULTS.md).
@@ -115,15 +115,15 @@ class AlignmentGuard:
         self.flagged = False
 
     def update(self, step: int, gaps: Sequence[float]) -> Verdict:
-        """`gaps`: `item_match_gaps` of this step's model."""
-        score = match_score(gaps)
+        """`gaps`: `item_order_gaps` of this step's model."""
+        score = order_score(gaps)
         uses = score > self.uses_above
         if step > 0:
             self.history = [(s, g) for s, g in self.history if s > step - self.patience] + [(step, score)]
         not_aligned = step >= self.patience and self._mean() <= self.flag_at
         newly, self.flagged = not_aligned and not self.flagged, not_aligned
         mean_gap = sum(gaps) / len(gaps)
-        line = (f"step {step}: own transcript vs another's: {mean_gap:+.4f} loss, score {score:+.1f}: "
+        line = (f"step {step}: transcripts read backwards: {mean_gap:+.4f} loss, score {score:+.1f}: "
                 f"{USES_TEXT if uses else NOT_YET}")
         if newly:
             line += "\n" + self.warning(step)
@@ -134,7 +134,7 @@ class AlignmentGuard:
 
     def warning(self, step: int) -> str:
         return (f"WARNING at step {step}: the model is not using the text: over the last {self.patience} steps its "
-                f"held-out clips were predicted no better from their own transcripts than from others' (mean score "
+                f"held-out clips were predicted no better from their transcripts than from them read backwards (mean score "
                 f"{self._mean():+.1f}, at or below {self.flag_at:g}). Training on like this will not make it speak "
                 f"your sentences. {ADVICE}")
 

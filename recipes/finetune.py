@@ -13,7 +13,7 @@ held-out slice, the recognizer's transcripts, the latents, extracted once), the 
 
 Training is `recipes.train_tts.fit`: Accelerate on one or many GPUs, exact resume, EMA, checkpoints. Every
 `text_gap_every` steps (and before the first) the alignment guard (`recipes.alignment_guard`) measures, on the
-held-out slice, whether each clip is predicted better from its own transcript than from another's, and says
+held-out slice, whether each clip is predicted better from its transcript than from it read backwards, and says
 whether the model uses the text (`--stop-if-not-aligned` stops a run that has not for `guard_patience` steps);
 samples of the held-out clips are written (WAV and TensorBoard) with their WER where the offline recognizer is
 installed.
@@ -81,7 +81,7 @@ class FinetuneConfig:
     epochs: int = 100  # F5-TTS's fine-tuning default; sets train.max_steps from the data
     freeze: str = "none"  # "none": every weight trains; "all-but-text": only the text embedding and its blocks
     heldout_items: int = 8  # clips held out for the guard (at most a fifth of the data)
-    guard_patience: int = 1000  # steps the held-out match score may average guard_flag_at or less
+    guard_patience: int = 1000  # steps the held-out order score may average guard_flag_at or less
     guard_flag_at: float = 1.0  # see recipes.alignment_guard.AlignmentGuard
     samples: int = 2  # held-out clips regenerated at each measurement (WAV, TensorBoard, WER)
     clips: ClipRules = field(default_factory=ClipRules)

@@ -8,7 +8,7 @@ import torch
 
 from codec.audio import save_audio
 from codec.interface import Codec
-from recipes.alignment_guard import AlignmentGuard, Verdict, item_match_gaps, match_score
+from recipes.alignment_guard import AlignmentGuard, Verdict, item_order_gaps, order_score
 from recipes.run import Run
 from recipes.train_tts import regenerate
 from tts.model import TTSModel
@@ -34,8 +34,8 @@ class GuardMonitor:
 
     def __call__(self, step: int, gap: dict[str, float], model: TTSModel, ema: TTSModel,
                  batch: dict[str, torch.Tensor]) -> bool:
-        gaps = item_match_gaps(model, batch)
-        self.run.log({"guard/match_score": match_score(gaps)}, step)
+        gaps = item_order_gaps(model, batch)
+        self.run.log({"guard/order_score": order_score(gaps)}, step)
         verdict = self.guard.update(step, gaps)
         self.verdicts.append(verdict)
         self._say(verdict.message)

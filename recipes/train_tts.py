@@ -183,17 +183,18 @@ def gap_draws(model: TTSModel, batch: dict[str, torch.Tensor],
 
 @torch.no_grad()
 def text_gap(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> dict[str, float]:
-    """The flow-matching loss of `batch` (a `Collate` output) with its text, without, and with another
-    utterance's text (each item takes the next one's, the last the first's), the prompt kept.
+    """The flow-matching loss of `batch` (a `Collate` output) with its text, without, and with its text read
+    backwards (each item's tokens in reverse order), the prompt kept.
 
     Span, flow time and noise are drawn from `seed` with a generator of their own (the training random
     state is untouched), so the numbers are comparable from step to step; dropout is off while measuring.
-    Returns `{"loss_text", "loss_no_text", "loss_other_text", "text_gap", "match_gap"}`:
+    Returns `{"loss_text", "loss_no_text", "loss_reversed", "text_gap", "order_gap"}`:
     text_gap = loss_no_text - loss_text, positive when the text helps the model predict the speech;
-    match_gap = loss_other_text - loss_text, positive when it helps because it is *this* speech's text.
-    The two differ early in training: a prompt without any text is a case training never shows (it drops
-    the text only with the prompt), so the text gap can be positive for a model fed transcripts that do
-    not match their audio (the fine-tuning tests' shifted tone corpus); the match gap is not (batch of 1: 0).
+    order_gap = loss_reversed - loss_text, positive when it helps because its tokens come in their order, i.e.
+    the model aligns them with the speech (the reversed text has the same length and the same tokens, so
+    speaking rate and voice cues do not count). The text gap can be positive without alignment: a prompt with
+    no text at all is a case training never shows (it drops the text only with the prompt), and early in a
+    run it is as large for transcripts that do not match their audio (the fine-tuning tests' tone corpus).
     """
     latent, mask, text = batch["latent"], batch["mask"], batch["text"]
     B = latent.shape[0]
@@ -204,10 +205,18 @@ def text_gap(model: TTSModel, batch: dict[str, torch.Tensor], seed: int = 0) -> 
     model.eval()
     with_text, _ = model(latent, mask, text, span, time, noise, drop_audio=keep, drop_text=keep)
     without, _ = model(latent, mask, text, span, time, noise, drop_audio=keep, drop_text=drop)
-    other, _ = model(latent, mask, text.roll(-1, dims=0), span, time, noise, drop_audio=keep, drop_text=keep)
+    backwards, _ = model(latent, mask, reversed_text(text), span, time, noise, drop_audio=keep, drop_text=keep)
     model.train(was_training)
-    return {"loss_text": with_text.item(), "loss_no_text": without.item(), "loss_other_text": other.item(),
-            "text_gap": without.item() - with_text.item(), "match_gap": other.item() - with_text.item()}
+    return {"loss_text": with_text.item(), "loss_no_text": without.item(), "loss_reversed": backwards.item(),
+            "text_gap": without.item() - with_text.item(), "order_gap": backwards.item() - with_text.item()}
+
+
+def reversed_text(text: torch.Tensor) -> torch.Tensor:
+    """text: (B, L) token ids, 0-padded → each row's tokens in reverse order, the padding left where it is."""
+    lengths = (text != 0).sum(1, keepdim=True)  # (B, 1)
+    positions = torch.arange(text.shape[1], device=text.device)[None]  # (1, L)
+    source = torch.where(positions < lengths, lengths - 1 - positions, positions)  # (B, L)
+    return text.gather(1, source)
 
 
 def with_codec_record(config: TTSTrainConfig, shards: str | Path) -> TTSTrainConfig:
@@ -308,9 +317,9 @@ def fit(run: Run, config: TTSTrainConfig, model: TTSModel, shards: str | Path,
         if gap_batch is not None:
             gap = text_gap(acc.unwrap_model(model), gap_batch)
             run.log({f"text_gap/{k}": v for k, v in gap.items()}, step)
-            logger.info("step %d: held-out loss %.4f with text, %.4f without, %.4f with another's: text gap %+.4f, "
-                        "match gap %+.4f", step, gap["loss_text"], gap["loss_no_text"], gap["loss_other_text"],
-                        gap["text_gap"], gap["match_gap"])
+            logger.info("step %d: held-out loss %.4f with text, %.4f without, %.4f read backwards: text gap %+.4f, "
+                        "order gap %+.4f", step, gap["loss_text"], gap["loss_no_text"], gap["loss_reversed"],
+                        gap["text_gap"], gap["order_gap"])
             halt = monitor is not None and monitor(step, gap, acc.unwrap_model(model), ema.model, gap_batch)
         if monitor is not None and run.world > 1:  # the main process decides; every process stops with it
             flag = torch.tensor([float(halt)], device=run.device)
