@@ -69,3 +69,17 @@ def test_the_audio_one_request_may_generate_is_bounded(tts, ref):
     with pytest.raises(TextError, match="at most 10 s"):
         tts.prepare(["Good morning to you all."], ref, SR, REF_TEXT, max_chars=50, duration=20.0)
     assert tts.prepare(["Good morning to you all."], ref, SR, REF_TEXT, max_chars=50, duration=5.0)
+
+
+def test_only_the_new_speech_is_decoded_and_it_is_the_whole_decodes_tail(tts, ref):
+    job = tts.prepare(["Good morning to you."], ref, SR, REF_TEXT)
+    (piece,) = job.pieces
+    D = tts.model.config.dit.latent_dim
+    noise = tts.rules.noise(job.seed, job.pieces, 0, D)
+    latent, lengths = tts.sample_latents([job.ref.latent], [piece.ids], [noise], job.options)
+    batch = [(job.ref, piece)]
+    (new,) = tts.rules.decode(latent, lengths, batch)
+    (whole,) = tts.rules.decode_all(latent, lengths, [job.ref.latent.shape[0]])
+    assert new.shape == whole.shape
+    assert ((new - whole).norm() / whole.norm()).item() < 1e-5  # the codec's stated bound (README)
+    assert "state" in job.ref.decoder  # kept with the reference: the prompt is not decoded again

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 
 from codec import Codec
 from codec.masks import length_mask
+from codec.streaming import decode_tail, prompt_state
 
 from ..duration import DurationRule
 from ..options import SynthesisOptions
@@ -41,6 +42,9 @@ class Reference:
     units: int
     seconds: float
     gain: float = 1.0
+    # What the codec's decoder keeps of the prompt (codec.streaming.PromptState), made at its first decode and
+    # kept with the reference, so its frames are not decoded again.
+    decoder: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,17 @@ class Rules(ABC):
     @abstractmethod
     def finish(self, wav: torch.Tensor, opts: SynthesisOptions) -> torch.Tensor:
         """A text's joined waveform → what the caller gets (e.g. silence removed)."""
+
+    def decode_new(self, latent: torch.Tensor, lengths: torch.Tensor,
+                   batch: Sequence[tuple[Reference, Piece]]) -> list[torch.Tensor]:
+        """Each item's frames after its prompt, decoded with what the decoder kept of the prompt
+        (`codec.streaming.decode_tail`: the prompt's frames are not decoded again)."""
+        out = []
+        for i, (ref, _) in enumerate(batch):
+            if "state" not in ref.decoder:
+                ref.decoder["state"] = prompt_state(self.codec, ref.latent.to(latent.device))
+            out.append(decode_tail(self.codec, ref.decoder["state"], latent[i, ref.latent.shape[0]: int(lengths[i])]).cpu())
+        return out
 
     def decode_all(self, latent: torch.Tensor, lengths: torch.Tensor, starts: Sequence[int]) -> list[torch.Tensor]:
         """Decode each item's frames `[0, lengths[i])` in one codec call, then keep frames `[starts[i], ...)`."""

@@ -6,8 +6,8 @@
   "phones" for models saved before it was recorded) per chunk; `duration` fixes the seconds of new speech
   instead, shared out by the tokenizer's units.
 - Chunks: sentences packed up to `max_chunk_seconds` of speech; a longer sentence split at words.
-- Noise: piece j of a text starts from the noise of seed + j. Decoding: prompt and new speech together,
-  so the decoder has real context at the seam. Joins: equal-power cross-fades. The output is trimmed of
+- Noise: piece j of a text starts from the noise of seed + j. Decoding: the new speech only, the decoder
+  continuing from what it kept of the prompt (real context at the seam, the prompt not decoded again). Joins: equal-power cross-fades. The output is trimmed of
   silence at its ends.
 """
 from __future__ import annotations
@@ -129,9 +129,9 @@ class CubeRules(Rules):
 
     def decode(self, latent: torch.Tensor, lengths: torch.Tensor,
                batch: Sequence[tuple[Reference, Piece]]) -> list[torch.Tensor]:
-        # Decoding with the prompt in front gives the decoder real context at the seam.
-        return [wav / ref.gain for wav, (ref, _) in
-                zip(self.decode_all(latent, lengths, [ref.latent.shape[0] for ref, _ in batch]), batch)]
+        # The decoder continues from what it kept of the prompt: real context at the seam, without decoding the
+        # prompt's frames again (codec.streaming; its error against a whole decode is in the README).
+        return [wav / ref.gain for wav, (ref, _) in zip(self.decode_new(latent, lengths, batch), batch)]
 
     def join(self, wavs: list[torch.Tensor], opts: SynthesisOptions) -> torch.Tensor:
         return crossfade_join(wavs, self.codec.sample_rate, self.crossfade(opts))
