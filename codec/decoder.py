@@ -6,12 +6,14 @@ vocoder → ISTFT (n_fft 640, hop 160) → (B, 320 N) samples.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
 from .checkpoint import check_at_least
 from .istft import ISTFTHead
@@ -205,59 +207,87 @@ class WavCubeDecoder(nn.Module):
         return DecoderCache((empty,) * layers, (empty,) * layers, p.new_zeros(0, self.config.d_model),
                             torch.zeros(3, dtype=torch.float64, device=p.device), 0)
 
-    def extend(self, cache: DecoderCache, latent: torch.Tensor, keep_hidden: int,
-               max_keys: int | None = None) -> DecoderCache:
-        """Run `latent: (n, latent_dim)`, the frames after `cache.frames`, through the causal transformer →
-        the cache with them added. The new frames see every cached frame (at most `max_keys`: the oldest beyond
-        are dropped, bounding memory), so the outputs are the whole decode's while nothing was dropped.
-        `keep_hidden`: the transformer outputs kept (the newest), for `render`'s context."""
+    def extend(self, caches: Sequence[DecoderCache], latents: Sequence[torch.Tensor], keep_hidden: Sequence[int],
+               max_keys: int | None = None) -> list[DecoderCache]:
+        """Run each clip's frames `latents[i]: (n_i >= 1, latent_dim)`, those after `caches[i].frames`, through the
+        causal transformer, all clips in one padded pass → each cache with them added. New frames see every cached
+        frame of their clip (at most `max_keys`: older ones are dropped, bounding memory), so the outputs are the
+        whole decode's while nothing was dropped. `keep_hidden[i]`: the newest transformer outputs kept, for
+        `render`'s context."""
         if not self.config.causal:
             raise ValueError("incremental decoding needs the causal decoder (config.causal)")
-        n = latent.shape[0]
-        x = self.input_proj(latent.T[None]).transpose(1, 2)  # (1, n, d_model)
-        c = self.config
-        m = cache.keys[0].shape[2]
-        cos, sin = rotary_tables(m + n, c.d_model // c.heads, ROTARY_LAYOUT, x.device, c.rope_theta)
-        # Query i (position m + i) sees keys 0 .. m + i.
-        allowed = torch.arange(m + n, device=x.device)[None, :] <= torch.arange(m, m + n, device=x.device)[:, None]
-        keys, values = [], []
+        c, dev = self.config, latents[0].device
+        ms = torch.tensor([cache.keys[0].shape[2] for cache in caches], device=dev)  # (B,) cached keys
+        ns = torch.tensor([len(x) for x in latents], device=dev)  # (B,) new frames
+        m, n = int(ms.max()), int(ns.max())
+        x = self.input_proj(pad_sequence(list(latents), batch_first=True).transpose(1, 2)).transpose(1, 2)  # (B, n, d)
+        # Key slots: each clip's cached frames in the first m (left-aligned), its new frames in the last n.
+        # Positions: cached key j is at j, new frame t at m_i + t.
+        cos, sin = rotary_tables(m + n, c.d_model // c.heads, ROTARY_LAYOUT, dev, c.rope_theta)  # (m + n, hd)
+        t = torch.arange(n, device=dev)
+        at_new = ms[:, None] + t[None]  # (B, n)
+        at_key = torch.cat([torch.arange(m, device=dev).expand(len(ms), m), at_new], dim=1)  # (B, m + n)
+        rope_q = (cos[at_new][:, None], sin[at_new][:, None])  # (B, 1, n, hd)
+        rope_k = (cos[at_key][:, None], sin[at_key][:, None])  # (B, 1, m + n, hd)
+        j = torch.arange(m + n, device=dev)[None, None, :]
+        cached = j < ms[:, None, None]  # (B, 1, m + n): the clip's own cached frames
+        new = (j >= m) & (j - m <= t[None, :, None]) & (j - m < ns[:, None, None])  # (B, n, m + n): causal
+        allowed = (cached | new)[:, None]  # (B, 1, n, m + n); a padded query keeps new key 0 (n_i >= 1)
+        keys: list[list[torch.Tensor]] = [[] for _ in caches]
+        values: list[list[torch.Tensor]] = [[] for _ in caches]
         layers = cast(list[TransformerLayer], list(self.transformer.layers))
-        for layer, k_old, v_old in zip(layers, cache.keys, cache.values):
+        for li, layer in enumerate(layers):
             attn = layer.self_attn
             h = layer.self_attn_layer_norm(x)
-            q, k, v = (p(h).view(1, n, c.heads, -1).transpose(1, 2)  # (1, H, n, head_dim)
+            q, k, v = (p(h).view(len(ms), n, c.heads, -1).transpose(1, 2)  # (B, H, n, head_dim)
                        for p in (attn.q_proj, attn.k_proj, attn.v_proj))
-            k, v = torch.cat([k_old.to(k.dtype), k], dim=2), torch.cat([v_old.to(v.dtype), v], dim=2)  # (1, H, m+n, hd)
-            keys.append(k)
-            values.append(v)
-            q = apply_rotary(q, cos[m:], sin[m:], ROTARY_LAYOUT)
-            out = F.scaled_dot_product_attention(q, apply_rotary(k, cos, sin, ROTARY_LAYOUT), v, attn_mask=allowed)
-            x = x + attn.out_proj(out.transpose(1, 2).reshape(1, n, c.d_model))
+            k = torch.cat([_padded([cache.keys[li] for cache in caches], m, k.dtype), k], dim=2)  # (B, H, m + n, hd)
+            v = torch.cat([_padded([cache.values[li] for cache in caches], m, v.dtype), v], dim=2)
+            out = F.scaled_dot_product_attention(apply_rotary(q, *rope_q, ROTARY_LAYOUT),
+                                                 apply_rotary(k, *rope_k, ROTARY_LAYOUT), v, attn_mask=allowed)
+            x = x + attn.out_proj(out.transpose(1, 2).reshape(len(ms), n, c.d_model))
             x = x + layer.fc2(F.gelu(layer.fc1(layer.final_layer_norm(x))))
-        hidden = self.norm(x)[0]  # (n, d_model)
-        previous = cache.hidden[-1] if cache.hidden.shape[0] else None
-        if previous is None and cache.frames:
-            raise ValueError("the cache kept no transformer output to continue from (keep_hidden >= 1)")
-        y, _ = self.upsample.columns(hidden, previous)
-        if max_keys is not None and m + n > max_keys:
-            keys, values = [k[:, :, -max_keys:] for k in keys], [v[:, :, -max_keys:] for v in values]
-        hidden = torch.cat([cache.hidden.to(hidden.dtype), hidden])[max(0, cache.hidden.shape[0] + n - keep_hidden):]
-        return DecoderCache(tuple(keys), tuple(values), hidden, cache.sums + column_sums(y), cache.frames + n)
+            for i, (mi, ni) in enumerate(zip(ms.tolist(), ns.tolist())):
+                for kept, full in ((keys[i], k), (values[i], v)):
+                    kept.append(torch.cat([full[i:i + 1, :, :mi], full[i:i + 1, :, m:m + ni]], dim=2)[
+                        :, :, -(max_keys or mi + ni):])  # (1, H, m_i + n_i, hd), the oldest beyond max_keys dropped
+        hidden = self.norm(x)  # (B, n, d_model)
+        out_caches = []
+        for i, (cache, ni, keep) in enumerate(zip(caches, ns.tolist(), keep_hidden)):
+            if cache.frames and not cache.hidden.shape[0]:
+                raise ValueError("the cache kept no transformer output to continue from (keep_hidden >= 1)")
+            y, _ = self.upsample.columns(hidden[i, :ni], cache.hidden[-1] if cache.frames else None)
+            kept_hidden = torch.cat([cache.hidden.to(hidden.dtype), hidden[i, :ni]])
+            out_caches.append(DecoderCache(tuple(keys[i]), tuple(values[i]), kept_hidden[max(0, len(kept_hidden) - keep):],
+                                           cache.sums + column_sums(y), cache.frames + ni))
+        return out_caches
 
-    def render(self, cache: DecoderCache, start: int, end: int, final: bool) -> torch.Tensor:
-        """Frames [start, end) → their waveform `((end - start) · samples_per_frame,)`, from the kept transformer
-        outputs (those before `start` are the vocoder's context, those after `end` its look-ahead). The GroupNorm
-        takes the statistics of every frame so far; with `final` (no frame will follow) also the clip's end, so
-        that they are the whole clip's."""
-        first = cache.hidden_first
-        a = first + (1 if first > 0 else 0)  # the window's first frame: the kept one before it feeds the conv only
-        if not a <= start <= end <= cache.frames:
-            raise ValueError(f"frames [{start}, {end}) are not within the renderable [{a}, {cache.frames})")
-        previous = cache.hidden[0] if first > 0 else None
-        y, tail = self.upsample.columns(cache.hidden[a - first:], previous)  # (C, 2 W)
-        sums = cache.sums + column_sums(tail) if final else cache.sums
-        spec = self.upsample.normalize(y, sums)  # (2 W, n_mels)
-        wav = self.vocoder(spec[None])[0]  # (W · samples_per_frame,)
+    def render(self, caches: Sequence[DecoderCache], starts: Sequence[int], ends: Sequence[int],
+               finals: Sequence[bool]) -> list[torch.Tensor]:
+        """Each clip's frames [starts[i], ends[i]) → their waveform `((end - start) · samples_per_frame,)`, from the
+        kept transformer outputs (those before `start` are the vocoder's context, those after `end` its look-ahead),
+        the vocoder running on all clips at once. The GroupNorm takes the statistics of every frame so far; with
+        `finals[i]` (no frame will follow) also the clip's end, so that they are the whole clip's."""
+        specs, firsts = [], []
+        for cache, start, end, final in zip(caches, starts, ends, finals):
+            first = cache.hidden_first
+            a = first + (1 if first > 0 else 0)  # the window's first frame: the kept one before it feeds the conv only
+            if not a <= start <= end <= cache.frames:
+                raise ValueError(f"frames [{start}, {end}) are not within the renderable [{a}, {cache.frames})")
+            y, tail = self.upsample.columns(cache.hidden[a - first:], cache.hidden[0] if first > 0 else None)
+            specs.append(self.upsample.normalize(y, cache.sums + column_sums(tail) if final else cache.sums))
+            firsts.append(a)
+        lengths = torch.tensor([len(spec) for spec in specs], device=specs[0].device)  # (B,) 100 Hz frames
+        mask = None if bool((lengths == lengths[0]).all()) else length_mask(lengths, int(lengths.max()))
+        wav = self.vocoder(pad_sequence(specs, batch_first=True), mask)  # (B, T · hop)
         spf = self.samples_per_frame
-        return wav[(start - a) * spf: (end - a) * spf]
+        return [wav[i, (start - a) * spf: (end - a) * spf] for i, (start, end, a) in enumerate(zip(starts, ends, firsts))]
+
+
+def _padded(tensors: list[torch.Tensor], length: int, dtype: torch.dtype) -> torch.Tensor:
+    """Per-clip `(1, H, m_i, hd)` → `(B, H, length, hd)`, zero past each m_i."""
+    out = tensors[0].new_zeros(len(tensors), tensors[0].shape[1], length, tensors[0].shape[3], dtype=dtype)
+    for i, t in enumerate(tensors):
+        out[i, :, : t.shape[2]] = t[0]
+    return out
 

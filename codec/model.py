@@ -189,22 +189,28 @@ class WavCube(nn.Module):
     # Incremental decoding (codec/streaming.py): the decoder's cache of the frames so far, extended by new frames
     # and rendered a window at a time.
 
-    def extend_cache(self, cache: DecoderCache | None, latent: torch.Tensor, keep_hidden: int) -> DecoderCache:
-        """`latent: (n, 128)`, the frames after those in `cache` (None: a clip's first) → the cache with them
-        added (`WavCubeDecoder.extend`); keys beyond `windows.WINDOW_FRAMES` frames back are dropped, as a
-        whole decode past that length works in windows."""
-        cache = self.decoder.empty_cache() if cache is None else cache
-        if latent.dim() == 2 and latent.shape[0] == 0:
-            return cache
-        latent = checked_latent(latent, None, self.latent_dim)[0].to(self.device, torch.float32)  # (n, 128)
-        with self._autocast():
-            return self.decoder.extend(cache, latent, keep_hidden, windows.WINDOW_FRAMES)
+    def extend_cache(self, caches: Sequence[DecoderCache | None], latents: Sequence[torch.Tensor],
+                     keep_hidden: Sequence[int]) -> list[DecoderCache]:
+        """Each clip's `latents[i]: (n_i, 128)`, the frames after those in `caches[i]` (None: a clip's first) →
+        its cache with them added (`WavCubeDecoder.extend`, the clips in one pass); keys beyond
+        `windows.WINDOW_FRAMES` frames back are dropped, as a whole decode past that length works in windows."""
+        out = [self.decoder.empty_cache() if cache is None else cache for cache in caches]
+        todo = [i for i, x in enumerate(latents) if not (x.dim() == 2 and x.shape[0] == 0)]
+        if todo:
+            new = [checked_latent(latents[i], None, self.latent_dim)[0].to(self.device, torch.float32) for i in todo]
+            with self._autocast():
+                done = self.decoder.extend([out[i] for i in todo], new, [keep_hidden[i] for i in todo],
+                                           windows.WINDOW_FRAMES)
+            for i, cache in zip(todo, done):
+                out[i] = cache
+        return out
 
-    def render_cache(self, cache: DecoderCache, start: int, end: int, final: bool) -> torch.Tensor:
-        """Frames [start, end) of the clip in `cache` → `wav: (320 (end - start),)` float32
-        (`WavCubeDecoder.render`)."""
+    def render_cache(self, caches: Sequence[DecoderCache], starts: Sequence[int], ends: Sequence[int],
+                     finals: Sequence[bool]) -> list[torch.Tensor]:
+        """Frames [starts[i], ends[i]) of each clip in `caches` → `wav: (320 (end - start),)` float32
+        (`WavCubeDecoder.render`, the clips in one pass)."""
         with self._autocast():
-            return self.decoder.render(cache, start, end, final).float()
+            return [w.float() for w in self.decoder.render(caches, starts, ends, finals)]
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` and `model.safetensors` (each atomically) into `directory`."""

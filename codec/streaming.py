@@ -5,6 +5,8 @@
     stream = IncrementalDecoder(codec, state)            # or: audio as frames come
     wav = stream.push(frames)                            # audio of the frames whose look-ahead has come
     wav = stream.push(more, final=True)                  # the rest
+    wavs = decode_tails(codec, states, new_latents)      # several clips, one decoder pass
+    wavs = push_together(streams, frames, finals)        # several streams (requests), one decoder pass
 
 How each codec does it (chosen by `codec.kind`, which a checkpoint records):
 
@@ -29,12 +31,15 @@ Samples line up with a whole decode's: frame j's audio is `wav[j·hop : (j + 1)�
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from .decoder import DecoderCache
 from .interface import Codec
+from .masks import length_mask
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ def prompt_state(codec: Codec, prompt: torch.Tensor, context: int | None = None)
         raise ValueError(f"expected a prompt of shape (P, {codec.latent_dim}), got {tuple(prompt.shape)}")
     p = prompt.shape[0]
     if _cached(codec):
-        return PromptState(p, context, cache=codec.extend_cache(None, prompt, context + 1))  # type: ignore[attr-defined]
+        cache = codec.extend_cache([None], [prompt], [context + 1])[0]  # type: ignore[attr-defined]
+        return PromptState(p, context, cache=cache)
     return PromptState(p, context, latent=prompt[p - min(context, p):].to(codec.device, torch.float32))
 
 
@@ -94,7 +100,7 @@ class IncrementalDecoder:
         self.emitted = prompt.frames  # frames before this one have had their audio (the prompt's is not wanted)
         self.total = prompt.frames  # frames pushed, the prompt's included
         self._cache = prompt.cache
-        self._latent = prompt.latent  # window strategy: frames [total - K, total)
+        self._latent = prompt.latent  # other codecs: the latent frames [total - K, total)
         self.finished = False
 
     @property
@@ -102,38 +108,10 @@ class IncrementalDecoder:
         """Frames pushed whose audio is held back, waiting for their look-ahead."""
         return self.total - self.emitted
 
-    @torch.inference_mode()
     def push(self, frames: torch.Tensor, final: bool = False) -> torch.Tensor:
         """`frames: (n, D)` (n may be 0) → the waveform of the frames that became ready, `(k · hop,)` float32 on
         the codec's device; with `final`, of every frame left. No push after the final one."""
-        if self.finished:
-            raise RuntimeError("this stream was finished by a final push")
-        if frames.dim() != 2 or frames.shape[1] != self.codec.latent_dim:
-            raise ValueError(f"expected frames of shape (n, {self.codec.latent_dim}), got {tuple(frames.shape)}")
-        total = self.total + frames.shape[0]
-        end = total if final else max(self.emitted, total - self.lookahead)
-        first = max(0, self.emitted - self.context)  # the first frame the decoder needs
-        if self._cache is not None:
-            # Keep the transformer outputs from the one before `first` (the upsampling conv's left neighbour).
-            keep = total - max(0, first - 1)
-            self._cache = self.codec.extend_cache(self._cache, frames, keep)  # type: ignore[attr-defined]
-            wav = (self.codec.render_cache(self._cache, self.emitted, end, final)  # type: ignore[attr-defined]
-                   if end > self.emitted else self._cache.hidden.new_zeros(0))
-        else:
-            kept = frames.to(self.codec.device, torch.float32)
-            if self._latent is not None:
-                kept = torch.cat([self._latent, kept])
-            self._latent = kept  # frames [total - K, total)
-            a = max(first, total - kept.shape[0])
-            if end > self.emitted:
-                hop = self.codec.hop_length
-                wav = self.codec.decode(kept[None, a - (total - kept.shape[0]):])[0]  # ((total - a) · hop,)
-                wav = wav[(self.emitted - a) * hop: (end - a) * hop].float()
-            else:
-                wav = kept.new_zeros(0)
-        self.total, self.emitted, self.finished = total, end, final
-        self._trim()
-        return wav
+        return push_together([self], [frames], [final])[0]
 
     def _trim(self) -> None:
         """Drop what no later push needs: frames (or transformer outputs) before the next context."""
@@ -146,9 +124,64 @@ class IncrementalDecoder:
             self._latent = self._latent[max(0, self._latent.shape[0] - (self.total - first)):]
 
 
+@torch.inference_mode()
+def push_together(streams: Sequence[IncrementalDecoder], frames: Sequence[torch.Tensor],
+                  finals: Sequence[bool]) -> list[torch.Tensor]:
+    """`streams[i].push(frames[i], finals[i])` for streams of one codec, in one decoder pass (a batch of
+    requests): the samples each push alone gives, within float rounding."""
+    codec = streams[0].codec
+    if any(s.codec is not codec for s in streams) or not len(streams) == len(frames) == len(finals):
+        raise ValueError("push_together takes streams of one codec, each with its frames and final flag")
+    for s, f in zip(streams, frames):
+        if s.finished:
+            raise RuntimeError("this stream was finished by a final push")
+        if f.dim() != 2 or f.shape[1] != codec.latent_dim:
+            raise ValueError(f"expected frames of shape (n, {codec.latent_dim}), got {tuple(f.shape)}")
+    totals = [s.total + len(f) for s, f in zip(streams, frames)]
+    ends = [t if final else max(s.emitted, t - s.lookahead) for s, t, final in zip(streams, totals, finals)]
+    firsts = [max(0, s.emitted - s.context) for s in streams]  # the first frame each one's decoding needs
+    ready = [i for i, (s, end) in enumerate(zip(streams, ends)) if end > s.emitted]
+    wavs = [torch.zeros(0, device=codec.device) for _ in streams]
+    if streams[0]._cache is not None:  # WavCube: the new frames through the transformer, a window of vocoder
+        # Transformer outputs are kept from the one before `first` on (the upsampling conv's left neighbour).
+        caches = codec.extend_cache([s._cache for s in streams], list(frames),  # type: ignore[attr-defined]
+                                    [t - max(0, a - 1) for t, a in zip(totals, firsts)])
+        for s, cache in zip(streams, caches):
+            s._cache = cache
+        if ready:
+            out = codec.render_cache([caches[i] for i in ready], [streams[i].emitted for i in ready],  # type: ignore[attr-defined]
+                                     [ends[i] for i in ready], [finals[i] for i in ready])
+            for i, wav in zip(ready, out):
+                wavs[i] = wav
+    else:  # other codecs: a window of latent through the whole decoder, the windows as one padded batch
+        for s, f in zip(streams, frames):
+            s._latent = torch.cat([s._latent, f.to(codec.device, torch.float32)])  # type: ignore[list-item]
+        kept = [t - len(s._latent) for s, t in zip(streams, totals)]  # type: ignore[arg-type]
+        starts = [max(a, k) for a, k in zip(firsts, kept)]
+        if ready:
+            windows = [streams[i]._latent[starts[i] - kept[i]:] for i in ready]  # type: ignore[index]
+            lengths = torch.tensor([len(w) for w in windows], device=codec.device)
+            out = codec.decode(pad_sequence(windows, batch_first=True), length_mask(lengths, int(lengths.max())))
+            hop = codec.hop_length
+            for row, i in enumerate(ready):
+                wavs[i] = out[row, (streams[i].emitted - starts[i]) * hop: (ends[i] - starts[i]) * hop].float()
+    for s, t, end, final in zip(streams, totals, ends, finals):
+        s.total, s.emitted, s.finished = t, end, final
+        s._trim()
+    return wavs
+
+
+def decode_tails(codec: Codec, prompts: Sequence[PromptState | torch.Tensor], new: Sequence[torch.Tensor],
+                 context: int | None = None) -> list[torch.Tensor]:
+    """For each clip, the waveform of `new[i]: (n_i, D)` after its prompt (a `PromptState`, or a latent
+    `(P_i, D)`), `(n_i · hop,)` float32 on the codec's device: what `codec.decode(cat(prompt, new))[0, P · hop:]`
+    gives, within the codec's stated error, in one decoder pass over the new frames and `context` frames
+    of vocoder context each."""
+    streams = [IncrementalDecoder(codec, p, context, lookahead=0) for p in prompts]
+    return push_together(streams, new, [True] * len(streams))
+
+
 def decode_tail(codec: Codec, prompt: PromptState | torch.Tensor, new: torch.Tensor,
                 context: int | None = None) -> torch.Tensor:
-    """The waveform of `new: (n, D)` after a prompt (its `PromptState`, or its latent `(P, D)`), `(n · hop,)`
-    float32 on the codec's device: what `codec.decode(cat(prompt, new))[0, P · hop:]` gives, within the
-    codec's stated error, at the cost of decoding the new frames and `context` frames of vocoder."""
-    return IncrementalDecoder(codec, prompt, context, lookahead=0).push(new, final=True)
+    """`decode_tails` of one clip."""
+    return decode_tails(codec, [prompt], [new], context)[0]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from codec import MelCodec, WavCube, WavCubeConfig
-from codec.streaming import IncrementalDecoder, PromptState, decode_tail, prompt_state
+from codec.streaming import IncrementalDecoder, PromptState, decode_tail, decode_tails, prompt_state, push_together
 
 from ..conftest import speechlike
 
@@ -111,6 +111,29 @@ def test_vocos_stream_and_tail_are_exact_at_its_reach(vocos, push):
     whole = whole_tail(vocos, latent, p)
     assert max(errors(decode_tail(vocos, latent[:p], latent[p:]), whole)) < TAIL_BOUND
     assert max(errors(stream(vocos, prompt_state(vocos, latent[:p]), latent[p:], push), whole)) < TAIL_BOUND
+
+
+@pytest.mark.parametrize("which", ["wavcube", "vocos"])
+def test_clips_together_give_what_each_gives_alone(which, wavcube, vocos, latent):
+    """decode_tails and push_together run clips of different lengths in one pass: the same samples as one by one."""
+    codec = wavcube if which == "wavcube" else vocos
+    frames = latent if which == "wavcube" else vocos.encode(speechlike(5.0, 24000, seed=3), 24000)[0][0]
+    cuts = [(0, 40, 100), (30, 90, 250), (100, 160, 180)]  # (prompt start, prompt end = new start, new end)
+    prompts = [frames[a:b] for a, b, _ in cuts]
+    news = [frames[b:c] for _, b, c in cuts]
+    together = decode_tails(codec, [prompt_state(codec, p) for p in prompts], news)
+    for p, n, wav in zip(prompts, news, together):
+        torch.testing.assert_close(wav, decode_tail(codec, p, n), atol=1e-5, rtol=1e-4)
+    alone = [IncrementalDecoder(codec, p) for p in prompts]
+    streams = [IncrementalDecoder(codec, p) for p in prompts]
+    for step in range(0, 160, 33):  # 33 frames a push; a clip's last push is final, then it leaves the batch
+        live = [i for i, st in enumerate(streams) if not st.finished]
+        chunks = [news[i][step: step + 33] for i in live]
+        finals = [len(news[i]) <= step + 33 for i in live]
+        outs = push_together([streams[i] for i in live], chunks, finals)
+        for i, chunk, final, out in zip(live, chunks, finals, outs):
+            torch.testing.assert_close(out, alone[i].push(chunk, final=final), atol=1e-5, rtol=1e-4)
+    assert all(st.finished for st in streams)
 
 
 def test_a_push_costs_new_frames_plus_context_and_lookahead(wavcube, vocos, latent):
