@@ -229,7 +229,7 @@ def test_guard_decisions_on_recorded_curves():
     assert order_score([0.1, 0.1, 0.1]) == 100.0  # every clip gains alike
     healthy = guard_run(HEALTHY)
     assert [v.uses_text for v in healthy] == [True, False, False, True, True, True, True]
-    assert not any(v.not_aligned for v in healthy)  # mean of steps 5-30: 2.6
+    assert not any(v.not_aligned for v in healthy)  # mean of steps 5-30: 2.9
     shifted = guard_run(SHIFTED + [-0.5])
     assert [v.not_aligned for v in shifted] == [False] * 6 + [True] * 2  # flagged at step 30, the patience
     assert [("WARNING" in v.message) for v in shifted] == [False] * 6 + [True, False]  # said once
