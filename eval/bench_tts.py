@@ -9,8 +9,9 @@ Random weights (the cost of a pass does not depend on them), a `--ref-seconds` p
 `--seconds` of new speech per text (fixed with `duration`), CFG 2, sway -1, F5-TTS's step
 schedule (EPSS at 7 steps, uniform at 32), `--batch` texts at once (default 1 and 8 on a GPU, 1, 4
 and 8 on a CPU). Each setting: one warm-up call with one step at full size, then the median of
-`--repeats` calls. CPU threads: `--threads` (one or more counts, each timed), by default
-`eval.speed.cpu_threads()`: one per physical core, less the cores other processes keep busy.
+`--repeats` calls. CPU threads: `--threads` (one or more counts, each timed beside the others, setting
+by setting; `load` is the 1-minute load average then), by default `eval.speed.cpu_threads()`: one per
+physical core, less the cores other processes keep busy.
 
 Rows (same device, same DiT size; `--compare-f5` adds F5-TTS's row, timed by `eval/bench_f5.py`
 in F5-TTS's own environment, see there):
@@ -119,8 +120,8 @@ def time_f5(preset: str, runs: list[tuple[int, int]], args: argparse.Namespace) 
 def row(impl: str, r: dict, seconds: float, f5: dict | None) -> dict:
     mean = r["mean_s"]
     parts = {k: r.get("parts_s", {}).get(k, 0.0) for k in ("dit", "codec")}
-    out = {"impl": impl, "threads": torch.get_num_threads(), "nfe": r["nfe"], "batch": r["batch"],
-           "frames": r["frames"], "wall_s": r["wall_s"],
+    out = {"impl": impl, "threads": torch.get_num_threads(), "load": round(os.getloadavg()[0], 1), "nfe": r["nfe"],
+           "batch": r["batch"], "frames": r["frames"], "wall_s": r["wall_s"],
            "rtf": r["wall_s"] / (seconds * r["batch"]), "speech_s_per_s": seconds * r["batch"] / r["wall_s"],
            "dit_share": parts["dit"] / mean, "codec_share": parts["codec"] / mean,
            "rest_share": max(0.0, 1 - (parts["dit"] + parts["codec"]) / mean), "peak_memory_mb": r["peak_memory_mb"]}
@@ -130,12 +131,13 @@ def row(impl: str, r: dict, seconds: float, f5: dict | None) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'implementation':<16} {'thr':>3} {'NFE':>3} {'batch':>5} {'frames':>6} {'seconds':>8} {'RTF':>7} "
-          f"{'x F5':>5} {'DiT':>5} {'codec':>5} {'rest':>5}")
+    print(f"\n{'implementation':<16} {'thr':>3} {'load':>4} {'NFE':>3} {'batch':>5} {'frames':>6} {'seconds':>8} "
+          f"{'RTF':>7} {'x F5':>5} {'DiT':>5} {'codec':>5} {'rest':>5}")
     for r in rows:
         x = f"{r['x_f5']:.2f}" if "x_f5" in r else "-"
-        print(f"{r['impl']:<16} {r['threads']:>3} {r['nfe']:>3} {r['batch']:>5} {r['frames']:>6} {r['wall_s']:>8.2f} "
-              f"{r['rtf']:>7.4f} {x:>5} {r['dit_share']:>5.0%} {r['codec_share']:>5.0%} {r['rest_share']:>5.0%}")
+        print(f"{r['impl']:<16} {r['threads']:>3} {r['load']:>4.1f} {r['nfe']:>3} {r['batch']:>5} {r['frames']:>6} "
+              f"{r['wall_s']:>8.2f} {r['rtf']:>7.4f} {x:>5} {r['dit_share']:>5.0%} {r['codec_share']:>5.0%} "
+              f"{r['rest_share']:>5.0%}")
 
 
 def throughput(synth: Synthesizer, clients: int, requests_each: int, args: argparse.Namespace) -> dict:
@@ -210,22 +212,25 @@ def main() -> None:
     else:
         runs = [(n, b) for b in batches for n in args.nfe]
         rows, f5_metas = [], []
-        for count in threads:  # each thread count: F5-TTS's rows (if asked), then ours
+        f5_rows: dict[tuple[int, int, int], dict] = {}
+        for count in threads:  # F5-TTS's rows (if asked) at each thread count
             torch.set_num_threads(count)
             f5 = time_f5(preset, runs, args) if args.compare_f5 else None
-            f5_rows = {(r["nfe"], r["batch"]): r for r in f5["results"]} if f5 else {}
-            rows += [row("F5-TTS", r, args.seconds, None) for r in f5_rows.values()]
+            f5_rows |= {(r["nfe"], r["batch"], count): r for r in f5["results"]} if f5 else {}
+            rows += [row("F5-TTS", r, args.seconds, None) for r in (f5["results"] if f5 else [])]
             f5_metas += [f5["meta"]] if f5 else []
-            for codec_kind in args.codecs:
-                synth = build_ours(codec_kind, preset, device)
-                for nfe, batch in runs:
+        for codec_kind in args.codecs:
+            synth = build_ours(codec_kind, preset, device)
+            for nfe, batch in runs:
+                for count in threads:  # side by side, so that a changing machine load hits each count alike
+                    torch.set_num_threads(count)
                     r = time_ours(synth, nfe, batch, args, device)
                     rows.append(row(f"ours, {'WavCube' if codec_kind == 'wavcube' else 'mel'}", r, args.seconds,
-                                    f5_rows.get((nfe, batch))))
+                                    f5_rows.get((nfe, batch, count))))
                     print(json.dumps(rows[-1]))
-                del synth
+            del synth
         sync(device)
-        print_table(sorted(rows, key=lambda r: (r["threads"], r["batch"], -r["nfe"])))
+        print_table(sorted(rows, key=lambda r: (r["impl"], r["batch"], -r["nfe"], r["threads"])))
         report = {"meta": meta, "f5_meta": f5_metas or None, "results": rows}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
