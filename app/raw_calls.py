@@ -1,8 +1,9 @@
 """Calls to Gradio's API, checked before Gradio reads them, so that each refusal says what is wrong (Gradio
 answers these with `{"error": null}`, or fetches what it is pointed at): too few values (the message lists
 the parameters in order), and a file input that is not a file uploaded to this server (a server path or a
-URL: the server reads no file of its own and downloads nothing). Answered with HTTP 422 and
-`{"error": message}`. The values themselves are checked by the handlers (app/speech.py).
+URL: the server reads no file of its own and downloads nothing). Answered with HTTP 422, `{"error": message}`
+and `detail` in the form Gradio gives its validators' refusals (which `gradio_client` raises as
+`ValidationError`). The values themselves are checked by the handlers (app/speech.py).
 """
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ class RawCallCheck:
         body = b"".join(chunks)
         problem = self.problem(call.group("name") if call else None, body)
         if problem is not None:
-            await JSONResponse({"error": problem}, status_code=422)(scope, receive, send)
+            param, message = problem
+            detail = [{"__type__": "validate", "is_valid": False, "parameter_name": param, "message": message}]
+            await JSONResponse({"error": message, "detail": detail}, status_code=422)(scope, receive, send)
             return
         replayed = False
 
@@ -54,8 +57,9 @@ class RawCallCheck:
 
         await self.app(scope, replay, send)
 
-    def problem(self, api_name: str | None, body: bytes) -> str | None:
-        """What is wrong with a call to `api_name` (None: `queue/join`, which names its endpoint by `fn_index`)."""
+    def problem(self, api_name: str | None, body: bytes) -> tuple[str, str] | None:
+        """What is wrong with a call to `api_name` (None: `queue/join`, which names its endpoint by `fn_index`):
+        `(the parameter's name, the message)`, or None."""
         try:
             request = json.loads(body)
         except ValueError:
@@ -69,15 +73,15 @@ class RawCallCheck:
         data, names = request.get("data"), _parameter_names(fn)
         where = f"/{fn.api_name}"
         if not isinstance(data, list):
-            return f"{where}: data must be a list of its values, in this order: {', '.join(names)}"
+            return "data", f"{where}: data must be a list of its values, in this order: {', '.join(names)}"
         if len(data) < len(fn.inputs):
-            return (f"{where} takes {len(fn.inputs)} values, in this order: {', '.join(names)}; got {len(data)} "
-                    f"(send null for a value left to its default; gradio_client fills them in)")
+            return "data", (f"{where} takes {len(fn.inputs)} values, in this order: {', '.join(names)}; got "
+                            f"{len(data)} (send null for a value left to its default; gradio_client fills them in)")
         for component, value, name in zip(fn.inputs, data, names):
             if type(component).__name__ in ("Audio", "File") and value is not None:
                 problem = _file_problem(value, name)
                 if problem:
-                    return f"{where}: {problem}"
+                    return name, f"{where}: {problem}"
         return None
 
 
