@@ -30,6 +30,7 @@ import json
 import multiprocessing
 import os
 import runpy
+import shutil
 import sys
 import time
 import traceback
@@ -68,13 +69,13 @@ STEPS = [
          ["pytest", "-q", "-p", "no:cacheprovider", "--junitxml", "{out}/junit.xml", *GPU_TESTS],
          ["pytest", "-q", "-p", "no:cacheprovider", "--junitxml", "{out}/junit.xml",
           "tests/tts/test_gpu.py", "tests/codec/test_gpu.py"]),
-    Step("compare-f5", "bench_tts --compare-f5: NFE 32 and EPSS 7, batch 1 and 8, base", 210, 12,
+    Step("compare-f5", "bench_tts --compare-f5: NFE 32 and EPSS 7, batch 1 and 8, base", 210, 14,
          ["eval.bench_tts", "--preset", "base", "--nfe", "32", "7", "--batch", "1", "8", "--json",
           "{out}/bench_tts.json"],
          ["eval.bench_tts", "--preset", "tiny", "--codecs", "mel", "--nfe", "2", "--batch", "1", "--seconds",
           "1", "--ref-seconds", "1", "--threads", "1", "--json", "{out}/bench_tts.json"],
          results="bench_tts.json", needs_f5=True),
-    Step("throughput", "bench_tts --concurrency 1 4 16: seconds of speech per second", 105, 12,
+    Step("throughput", "bench_tts --concurrency 1 4 16: seconds of speech per second", 105, 14,
          ["eval.bench_tts", "--preset", "base", "--concurrency", "1", "4", "16", "--nfe", "32", "--json",
           "{out}/throughput.json"],
          ["eval.bench_tts", "--preset", "tiny", "--codecs", "mel", "--concurrency", "1", "2", "--requests", "1",
@@ -89,7 +90,7 @@ STEPS = [
          ["eval.bench_streaming", "--codecs", "wavcube-tiny", "vocos-tiny", "--prompt-seconds", "1",
           "--seconds", "2", "--context", "40", "--lookahead", "10", "--json", "{out}/streaming.json"],
          results="streaming.json"),
-    Step("learning", "bench_learning's generalise tier, cut to the time left", None, 30,
+    Step("learning", "bench_learning's generalise tier, cut to the time left", None, 28,
          ["eval.suite_learning", "--device", "cuda", "--out", "{out}", "--seconds", "{seconds}"],
          ["eval.suite_learning", "--dry", "--out", "{out}", "--seconds", "{seconds}"],
          results="learning.json"),
@@ -270,6 +271,7 @@ def describe_env(path: Path) -> None:
     info = {"torch": torch.__version__, "cuda": torch.cuda.is_available(),
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)",
             "python": sys.version.split()[0], "f5_python": find_f5_python(None),
+            "espeak-ng": shutil.which("espeak-ng"),
             "packages": {name: importlib.util.find_spec(name) is not None
                          for name in ("vocos", "g2p_en", "transformers", "faster_whisper", "resemblyzer",
                                       "pocketsphinx", "soundfile")}}
