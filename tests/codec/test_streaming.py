@@ -5,6 +5,9 @@ with this file's setup): the shortened decode matches within float rounding (4e-
 stream differs by 1.0 % relative L2 and 2.8 % of the peak at most, from the GroupNorm's statistics of
 the frames so far (a whole decode takes the whole clip's). Vocos: exact at the codec's reach.
 """
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -184,3 +187,17 @@ def test_on_gpu_under_bf16_the_tail_matches_the_whole_decode(wavcube, latent):
     streamed = stream(codec, prompt_state(codec, latent[:PROMPT]), latent[PROMPT:], 25).cpu()
     assert errors(tail, whole)[0] < 2e-2  # bf16 rounding on two computation orders
     assert errors(streamed, whole)[0] < STREAM_REL_L2 + 2e-2
+
+
+def test_readme_snippet_runs(wavcube, latent):
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("### Streaming and shortened decode"):]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    prompt, rest = latent[:PROMPT], latent[PROMPT:]
+    scope = {"codec": wavcube, "prompt_latent": prompt, "new_latent": rest, "frames": rest[:30],
+             "last_frames": rest[30:], "states": [prompt_state(wavcube, prompt)] * 2,
+             "new_latents": [rest[:50], rest[:70]], "streams": [IncrementalDecoder(wavcube, prompt) for _ in range(2)],
+             "pieces": [rest[:40], rest[:20]], "finals": [False, True]}
+    exec(snippet, scope)
+    assert scope["wav"].shape == ((len(rest) - (30 - 11)) * 320,)  # the final push: all but the 19 emitted before
+    assert [w.shape[0] for w in scope["wavs"]] == [(40 - 11) * 320, 20 * 320]
