@@ -145,10 +145,12 @@ def prepare(config: FinetuneConfig, source: str, data: str | Path, run_dir: str 
     use_cpu = cpu or not torch.cuda.is_available()
     Accelerator(mixed_precision="no" if use_cpu else config.train.mixed_precision, cpu=use_cpu)
     state = PartialState()
-    model = load_model(source)
-    the_codec = _codec_of(model.config, codec, state.device, **codec_kwargs)
     data_dir = run_dir / "data"
-    with state.main_process_first():  # the main process transcribes and writes; the others read its files
+    # The main process converts (F5-TTS checkpoints are cached once), downloads, transcribes and writes; the
+    # others then read what it wrote.
+    with state.main_process_first():
+        model = load_model(source)
+        the_codec = _codec_of(model.config, codec, state.device, **codec_kwargs)
         found = read_user_data(data, data_dir, config.clips, transcribe, skip_bad_lines, workers)
     new_tokens = missing_tokens(model.config, [u.text for u in found.utterances])  # a fixed vocabulary refuses here
     utts, skipped = _speakable(found.utterances, model.config, list(found.skipped))
