@@ -161,6 +161,8 @@ def slow_app(synthesizer, status, voices):
     demo.close()
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed: Gradio encodes a streamed "
+                                                            "player's audio with it (apt-get install ffmpeg)")
 def test_the_player_plays_before_the_generation_ends(slow_app, refs, tmp_path):
     url, made = slow_app
     browser = DevTools(tmp_path / "profile", "--autoplay-policy=no-user-gesture-required")

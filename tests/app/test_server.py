@@ -226,3 +226,28 @@ def test_requests_at_once_are_batched_and_each_gets_its_own_audio(service, synth
     for i, wav in enumerate(alone):
         assert together[i].shape == wav.shape
         assert abs(together[i].astype(int) - wav.astype(int)).max() <= 2  # int16 samples; float rounding only
+
+
+def test_the_page_streams_pieces_then_offers_the_whole_speech(service, refs):
+    """The page's button (`speak_streamed`): each generated piece as WAV bytes for the player, then the whole
+    speech for the download; without ffmpeg (no streamed player) only the whole speech."""
+    import asyncio
+    import io
+
+    import soundfile as sf
+
+    from app.server import speak_streamed
+
+    text = "Good morning, everyone. This is a longer text, in several pieces, spoken as it is made."
+    args = (text, refs["good"], REF_TEXT, None, None, None, "9", False, None)
+
+    async def collect(streaming):
+        return [update async for update in speak_streamed(service, *args, streaming=streaming)]
+
+    updates = asyncio.run(collect(True))
+    *pieces, (last, (sr, whole), seed) = updates
+    assert len(pieces) > 1 and last is None and seed == "9" and sr == SR
+    streamed = np.concatenate([sf.read(io.BytesIO(audio), dtype="int16")[0] for audio, _, _ in pieces])
+    assert np.array_equal(streamed, whole)
+    (only, (_, download), _), = asyncio.run(collect(False))
+    assert only[0] == SR and np.array_equal(only[1], download) and len(download) > 0
