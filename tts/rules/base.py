@@ -16,7 +16,7 @@ import torch
 
 from codec import Codec
 from codec.masks import length_mask
-from codec.streaming import decode_tail, prompt_state
+from codec.streaming import decode_tails, prompt_state
 
 from ..duration import DurationRule
 from ..options import SynthesisOptions
@@ -115,13 +115,13 @@ class Rules(ABC):
     def decode_new(self, latent: torch.Tensor, lengths: torch.Tensor,
                    batch: Sequence[tuple[Reference, Piece]]) -> list[torch.Tensor]:
         """Each item's frames after its prompt, decoded with what the decoder kept of the prompt
-        (`codec.streaming.decode_tail`: the prompt's frames are not decoded again)."""
-        out = []
-        for i, (ref, _) in enumerate(batch):
+        (`codec.streaming.decode_tails`, one decoder call for the batch: the prompt's frames are not decoded
+        again)."""
+        for ref, _ in batch:
             if "state" not in ref.decoder:
                 ref.decoder["state"] = prompt_state(self.codec, ref.latent.to(latent.device))
-            out.append(decode_tail(self.codec, ref.decoder["state"], latent[i, ref.latent.shape[0]: int(lengths[i])]).cpu())
-        return out
+        news = [latent[i, ref.latent.shape[0]: int(lengths[i])] for i, (ref, _) in enumerate(batch)]
+        return [wav.cpu() for wav in decode_tails(self.codec, [ref.decoder["state"] for ref, _ in batch], news)]
 
     def decode_all(self, latent: torch.Tensor, lengths: torch.Tensor, starts: Sequence[int]) -> list[torch.Tensor]:
         """Decode each item's frames `[0, lengths[i])` in one codec call, then keep frames `[starts[i], ...)`."""
