@@ -158,3 +158,18 @@ def test_without_models_every_request_is_told_why(status, voices):
         assert info.value.status_code == 503 and "no TTS model given" in info.value.body["message"]
     finally:
         demo.close()
+
+
+def test_readme_snippet_runs_as_written(served, tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("### OpenAI-compatible speech API"):]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "http://127.0.0.1:7860/v1" in snippet
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(snippet.replace("http://127.0.0.1:7860/", served), scope)
+    samples, sr = sf.read(tmp_path / "hello.wav", dtype="int16")
+    assert sr == SR and len(samples) > 0 and len(scope["pcm"]) > 0
