@@ -4,7 +4,7 @@ between the pieces of a stream), so the requests behind it are served at their n
 
 How a client's departure is seen: the OpenAI API polls Starlette's `request.is_disconnected()` (and a
 streamed response is cancelled by Starlette itself); a Gradio handler is cancelled by Gradio when its
-client cancels (`gradio_client`'s `job.cancel()`, the page's Stop), and sees a dropped connection as
+client cancels (`gradio_client`'s `job.cancel()`), and sees a dropped connection (a closed tab) as
 its queue event no longer alive (`gradio_gone`).
 """
 from __future__ import annotations

@@ -38,6 +38,9 @@ def test_starts_without_a_checkpoint_and_says_what_is_missing(launched):
     assert main(["--port", "7999", "--concurrency", "3", "--max-chars", "50"]) == 0
     (demo, kwargs), = launched
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7999 and not kwargs["share"]
+    assert kwargs["show_error"]  # Gradio's own refusals reach raw HTTP callers as messages, not {"error": null}
+    paths = {route.path for route in kwargs["app_kwargs"]["routes"]}
+    assert paths == {"/v1/audio/speech", "/v1/models"}  # the OpenAI-compatible API, in the same server
     assert demo._queue.default_concurrency_limit == 3
     status = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-status")
     assert "Not ready" in status.value and "F5TTS_v1_Base" in status.value
