@@ -44,7 +44,7 @@ def parse(script: object, voices: VoiceStore) -> list[Turn]:
     if parts[0].strip():
         raise InputError(f"a dialogue starts with a speaker tag, e.g. [alice]; it starts with {parts[0].strip()[:30]!r}",
                          "text")
-    turns = []
+    turns: list[Turn] = []
     for i in range(1, len(parts), 2):
         name, said = parts[i].strip(), parts[i + 1].strip()
         try:

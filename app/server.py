@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from tts.splice import shorten_pauses
+from tts.rules import Reference
 from tts.synthesizer import Cancelled, Job
 from tts.text import split_sentences
 
@@ -23,7 +24,7 @@ from . import dialogue
 from .cancel import gradio_gone, run_cancellable
 from .encoding import encode, pcm16
 from .service import NotReady, Service
-from .speech import InputError, checked_options, checked_text, checked_upload
+from .speech import InputError, Upload, checked_options, checked_text, checked_upload
 from .voices import DIALOGUE
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class PageRequest:
 
 
 def page_request(service: Service, text: object, reference: object = None, reference_text: object = None,
-                 speed=None, nfe=None, cfg=None, seed=None, remove_silence: object = False, voice: object = None,
+                 speed=None, nfe=None, cfg=None, seed=None, remove_silence: object = False, voice: object = None, *,
                  progress: PageProgress | None = None, cancelled: Callable[[], bool] | None = None,
                  streamed: bool = False) -> PageRequest:
     """Check every input and prepare the jobs (a `streamed` request's with a short first piece). `voice`: empty → the uploaded `reference` (and its transcript,
@@ -69,6 +70,7 @@ def page_request(service: Service, text: object, reference: object = None, refer
         jobs = dialogue.prepare(service, dialogue.parse(text, service.voices), options, cancelled)
         progress(0.1, f"speaking {len(jobs)} turns")
         return PageRequest(jobs, True, remove_silence)
+    speaker: Upload | Reference
     if name:
         progress(0.05, f"checking the text, with the voice {name!r}")
         speaker = service.speaker(name)
@@ -96,7 +98,7 @@ def clone_voice(service: Service, text: object, reference: object = None, refere
     """
     with _answered(service):
         request = page_request(service, text, reference, reference_text, speed, nfe, cfg, seed, remove_silence,
-                               voice, progress, cancelled)
+                               voice, progress=progress, cancelled=cancelled)
         if request.is_dialogue:
             wav = dialogue.run(service, request.jobs)
         else:

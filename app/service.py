@@ -49,7 +49,7 @@ class Service:
             raise NotReady(f"The models are not loaded: {self.status.problem}")
         return self.synthesizer
 
-    def speaker(self, voice: str | None) -> Reference:
+    def speaker(self, voice: object) -> Reference:
         """A saved voice's reference, prepared for the loaded model (UnknownVoice when there is none)."""
         return self.voices.reference(self.voices.get(voice), self.ready())
 

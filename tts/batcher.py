@@ -19,6 +19,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -115,7 +116,7 @@ class Batcher:
         self._queue.put(task)
         return task
 
-    def _next(self, task: _Task, poll_seconds: float) -> tuple[str, object]:
+    def _next(self, task: _Task, poll_seconds: float) -> tuple[str, Any]:
         while True:
             try:
                 item = task.results.get(timeout=poll_seconds)
