@@ -7,6 +7,7 @@ models follow `CubeRules` (tts/rules/cubetts.py), F5-TTS's models `F5Rules` (tts
 """
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from codec.streaming import decode_tails, prompt_state
 
 from ..duration import DurationRule
 from ..options import SynthesisOptions
-from ..text import Tokenizer
+from ..text import TextError, Tokenizer
 
+logger = logging.getLogger(__name__)
 # (mono float waveform (T,), its sample rate) → its transcript.
 Transcriber = Callable[[torch.Tensor, int], str]
 MIN_REF_SECONDS = 1.0  # less than a second of speech says too little about a voice
@@ -68,6 +70,7 @@ class Rules(ABC):
     max_ref_seconds: ClassVar[float]
     crossfade_seconds: ClassVar[float]
     remove_silence: ClassVar[bool]
+    blank_text_means_asr: ClassVar[bool] = False  # F5-TTS transcribes a blank transcript; ours refuses it
 
     def __init__(self, tokenizer: Tokenizer, codec: Codec, duration: DurationRule | None = None):
         self.tokenizer = tokenizer
@@ -82,6 +85,19 @@ class Rules(ABC):
 
     def trims(self, opts: SynthesisOptions) -> bool:
         return self.remove_silence if opts.remove_silence is None else opts.remove_silence
+
+    def transcript(self, ref_text: str | None, wav: torch.Tensor, sample_rate: int, transcribe: Transcriber) -> str:
+        """The prompt's transcript as the model reads it (`tokenizer.normalize`): `ref_text`, or, when it is None
+        (F5-TTS's rules: or blank), what the ASR hears in the prepared clip `wav`."""
+        if ref_text is None or (self.blank_text_means_asr and not ref_text.strip()):
+            ref_text = transcribe(wav, sample_rate)
+            logger.info("reference transcript (ASR): %r", ref_text)
+            if not ref_text.strip():
+                raise TextError("the ASR heard no words in the reference; pass ref_text", "ref_text")
+        try:
+            return self.tokenizer.normalize(ref_text)
+        except TextError as err:
+            raise TextError(f"ref_text: {err}", "ref_text") from None
 
     @abstractmethod
     def prepare_reference(self, wav: torch.Tensor, sample_rate: int, ref_text: str | None,

@@ -22,7 +22,7 @@ from codec.audio import AudioError, resample
 from ..duration import LEGACY_RULE, get_rule
 from ..options import SynthesisOptions
 from ..splice import crossfade_join, cut_at_pause, is_silent, trim_silence
-from ..text import PUNCTUATION, WORD_BOUNDARY, TextError, split_long, split_sentences
+from ..text import PUNCTUATION, WORD_BOUNDARY, split_long, split_sentences
 from .base import MIN_REF_SECONDS, Piece, Reference, Rules, Transcriber
 
 logger = logging.getLogger(__name__)
@@ -58,15 +58,7 @@ class CubeRules(Rules):
                 logger.warning("no pause in the first %.0f s of the reference: cutting it mid-speech", max_seconds)
                 cut = wav[: int(max_seconds * sr)]
             wav = trim_silence(cut, sr)
-        if ref_text is None:
-            ref_text = transcribe(wav, sr)
-            logger.info("reference transcript (ASR): %r", ref_text)
-            if not ref_text.strip():
-                raise TextError("the ASR heard no words in the reference; pass ref_text", "ref_text")
-        try:
-            ref_text = self.tokenizer.normalize(ref_text)
-        except TextError as err:
-            raise TextError(f"ref_text: {err}", "ref_text") from None
+        ref_text = self.transcript(ref_text, wav, sr, transcribe)
         tokens = self.tokenizer.tokenize(ref_text)
         if tokens[-1] not in PUNCTUATION:  # a sentence end between prompt and new text
             tokens.append(".")

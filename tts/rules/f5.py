@@ -35,7 +35,6 @@ from codec.audio import AudioError, resample
 from codec.mel import MelCodec
 
 from ..options import SynthesisOptions
-from ..text import TextError
 from .base import MIN_REF_SECONDS, Piece, Reference, Rules, Transcriber
 
 logger = logging.getLogger(__name__)
@@ -187,6 +186,7 @@ class F5Rules(Rules):
     max_ref_seconds = 12.0
     crossfade_seconds = 0.15
     remove_silence = False
+    blank_text_means_asr = True
 
     def prepare_reference(self, wav: torch.Tensor, sample_rate: int, ref_text: str | None,
                           opts: SynthesisOptions, transcribe: Transcriber) -> Reference:
@@ -195,15 +195,7 @@ class F5Rules(Rules):
         if seconds - _TAIL_MS / 1000 < MIN_REF_SECONDS:
             raise AudioError(f"the reference holds {max(0.0, seconds - _TAIL_MS / 1000):.2f} s of sound once its "
                              f"silent edges are trimmed; at least {MIN_REF_SECONDS:.0f} s is needed")
-        if ref_text is None or not ref_text.strip():
-            ref_text = transcribe(clip, rate)
-            logger.info("reference transcript (ASR): %r", ref_text)
-            if not ref_text.strip():
-                raise TextError("the ASR heard no words in the reference; pass ref_text", "ref_text")
-        try:
-            ref_text = self.tokenizer.normalize(ref_text)
-        except TextError as err:
-            raise TextError(f"ref_text: {err}", "ref_text") from None
+        ref_text = self.transcript(ref_text, clip, rate, transcribe)
         gain = loudness_gain(clip)
         sr = self.codec.sample_rate
         audio = resample(clip * gain if gain != 1.0 else clip, rate, sr)
