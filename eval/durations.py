@@ -33,7 +33,7 @@ from pathlib import Path
 from tts.duration import (RULES, WEIGHTS_FILE, ByteRule, DurationRule, FittedRule, learned_rule, normalized,
                           read_weights)
 
-from .protocol import DEFAULT_PAIR_LIST, PROMPT_RANGE_S, TARGET_RANGE_S
+from .protocol import DEFAULT_PAIR_LIST, PROMPT_RANGE_S, TARGET_RANGE_S, read_pair_rows
 
 FRAME_RATE = 50.0  # WavCube's latent rate: the frames a cubetts model is given
 OFF_BY = 0.25  # the table's "pairs > 25 % off"
@@ -58,17 +58,10 @@ class DurationPair:
 
 
 def read_pair_durations(path: str | os.PathLike = DEFAULT_PAIR_LIST) -> list[DurationPair]:
-    """An F5-TTS-format list (`ref_id ref_dur ref_text gen_id gen_dur gen_text`, tab-separated) as prompt and
-    target texts and lengths; unlike `eval.protocol.read_pair_list` it needs no audio."""
-    pairs = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != 6:
-            raise ValueError(f"{path}:{n}: expected 6 tab-separated fields, got {len(fields)}")
-        ref_id, ref_dur, ref_text, gen_id, gen_dur, gen_text = fields
-        pairs.append(DurationPair(Spoken(ref_id, ref_text, float(ref_dur)), Spoken(gen_id, gen_text, float(gen_dur))))
+    """An F5-TTS-format list (`eval.protocol.read_pair_rows`) as prompt and target texts and lengths; unlike
+    `eval.protocol.read_pair_list` it needs no audio."""
+    pairs = [DurationPair(Spoken(r.ref_id, r.ref_text, r.ref_seconds), Spoken(r.gen_id, r.gen_text, r.gen_seconds))
+             for r in read_pair_rows(path)]
     if not pairs:
         raise ValueError(f"{path}: no pairs")
     return pairs

@@ -82,19 +82,28 @@ def sha256_of(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_pair_list(path: str | os.PathLike, librispeech_dir: str | os.PathLike) -> list[EvalPair]:
-    """Read an F5-TTS-format list: `ref_id \\t ref_dur \\t ref_text \\t gen_id \\t gen_dur \\t gen_text` per line.
+@dataclass(frozen=True)
+class PairRow:
+    """One line of an F5-TTS-format pair list, checked: ids, texts and positive durations in seconds."""
 
-    `ref` is the prompt and `gen` the target; audio is looked up in `librispeech_dir` (test-clean), so a
-    missing file fails here, before any generation. Texts are used as written (LibriSpeech-PC: cased,
-    punctuated); durations are the list's.
-    """
+    line: int
+    ref_id: str
+    ref_seconds: float
+    ref_text: str
+    gen_id: str
+    gen_seconds: float
+    gen_text: str
+
+
+def read_pair_rows(path: str | os.PathLike) -> list[PairRow]:
+    """The lines of an F5-TTS-format list (`ref_id \\t ref_dur \\t ref_text \\t gen_id \\t gen_dur \\t gen_text`),
+    blank ones skipped; a line that is not six fields with positive durations is a ValueError naming the file
+    and line, a file that is not UTF-8 one naming the file. A leading byte-order mark is not part of an id."""
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")  # -sig: a leading byte-order mark is not part of an id
+        text = Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(f"pair list {path} is not UTF-8 text: {err.reason} at byte {err.start}") from None
-    pairs = []
-    first_line: dict[str, int] = {}
+    rows = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -103,16 +112,33 @@ def read_pair_list(path: str | os.PathLike, librispeech_dir: str | os.PathLike) 
             raise ValueError(f"{path}:{n}: expected 6 tab-separated fields, got {len(fields)}")
         ref_id, ref_dur, ref_text, gen_id, gen_dur, gen_text = fields
         try:
-            prompt = Utterance(ref_id, ref_text, librispeech_audio_path(librispeech_dir, ref_id),
-                               _seconds(ref_dur, "ref_dur"))
-            target = Utterance(gen_id, gen_text, librispeech_audio_path(librispeech_dir, gen_id),
-                               _seconds(gen_dur, "gen_dur"))
+            rows.append(PairRow(n, ref_id, _seconds(ref_dur, "ref_dur"), ref_text, gen_id,
+                                _seconds(gen_dur, "gen_dur"), gen_text))
+        except ValueError as err:
+            raise ValueError(f"{path}:{n}: {err}") from None
+    return rows
+
+
+def read_pair_list(path: str | os.PathLike, librispeech_dir: str | os.PathLike) -> list[EvalPair]:
+    """Read an F5-TTS-format list (`read_pair_rows`): `ref` is the prompt and `gen` the target.
+
+    Audio is looked up in `librispeech_dir` (test-clean), so a missing file fails here, before any generation.
+    Texts are used as written (LibriSpeech-PC: cased, punctuated); durations are the list's.
+    """
+    pairs = []
+    first_line: dict[str, int] = {}
+    for row in read_pair_rows(path):
+        try:
+            prompt = Utterance(row.ref_id, row.ref_text, librispeech_audio_path(librispeech_dir, row.ref_id),
+                               row.ref_seconds)
+            target = Utterance(row.gen_id, row.gen_text, librispeech_audio_path(librispeech_dir, row.gen_id),
+                               row.gen_seconds)
         except (ValueError, FileNotFoundError) as err:
-            raise type(err)(f"{path}:{n}: {err}") from None
-        if gen_id in first_line:
-            raise ValueError(f"{path}:{n}: target id {gen_id} is on line {first_line[gen_id]} too; outputs are "
-                             f"named by target id")
-        first_line[gen_id] = n
+            raise type(err)(f"{path}:{row.line}: {err}") from None
+        if row.gen_id in first_line:
+            raise ValueError(f"{path}:{row.line}: target id {row.gen_id} is on line {first_line[row.gen_id]} too; "
+                             f"outputs are named by target id")
+        first_line[row.gen_id] = row.line
         pairs.append(EvalPair(prompt, target))
     return pairs
 
