@@ -136,8 +136,7 @@ def _segment(wav: torch.Tensor, sample_rate: int, written: bool = False):
 def _samples(segment) -> tuple[torch.Tensor, int]:
     """A pydub AudioSegment → (mono float32 (T,), rate), as torchaudio reads F5-TTS's 16-bit temporary WAV."""
     data = np.array(segment.get_array_of_samples(), dtype=np.float32).reshape(-1, segment.channels)
-    return torch.from_numpy(data.mean(axis=1) / 32768.0 if segment.channels > 1 else data[:, 0] / 32768.0), \
-        segment.frame_rate
+    return torch.from_numpy(data.mean(axis=1) / 32768.0), segment.frame_rate  # (T, C) → (T,); one channel: exact
 
 
 def clip_reference(wav: torch.Tensor, sample_rate: int, max_seconds: float = 12.0) -> tuple[torch.Tensor, int]:
