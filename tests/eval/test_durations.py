@@ -2,9 +2,9 @@
 import pytest
 
 from eval.cli import main
-from eval.durations import (DurationPair, Spoken, all_speaker_pairs, benchmark, errors, markdown, read_pair_durations,
-                            realspeech_pairs)
-from tts.duration import ByteRule
+from eval.durations import (DurationPair, Spoken, all_speaker_pairs, benchmark, errors, markdown, matched_pairs,
+                            read_pair_durations, realspeech_pairs, same_pairings)
+from tts.duration import ByteRule, LetterRule
 
 # F5-TTS's format: ref_id, ref_dur, ref_text, gen_id, gen_dur, gen_text; CRLF line ends as F5-TTS commits it.
 PAIR_LIST = "\r\n".join([
@@ -70,6 +70,28 @@ def test_errors_are_relative_to_the_real_length():
     assert errors(ByteRule(), [exact, off]) == pytest.approx([0.0, 0.2])
 
 
+def test_matching_gives_each_target_the_prompt_its_rule_predicts_best():
+    # Speaker 5's prompts: "abcd" in 2 s (0.5 s a byte, 0.5 s a letter), "ab cd" in 2 s (0.4 s a byte, 0.5 a letter).
+    p1, p2 = Spoken("5-1-01", "abcd", 2.0), Spoken("5-1-02", "ab cd", 2.0)
+    t1 = Spoken("5-1-03", "abcd abcd", 3.6)  # 9 bytes at 0.4 s: p2's byte rate
+    t2 = Spoken("5-1-04", "abcdabcd", 4.0)  # 8 bytes at 0.5 s: p1's
+    other = DurationPair(Spoken("6-1-01", "xyz", 1.5), Spoken("6-1-02", "xyzxyz", 3.0))
+    listed = [DurationPair(p1, t1), DurationPair(p2, t2), other]
+    by_bytes = matched_pairs(listed, ByteRule())
+    assert [p.prompt.id for p in by_bytes] == ["5-1-02", "5-1-01", "6-1-01"]
+    assert errors(ByteRule(), by_bytes) == pytest.approx([0.0, 0.0, 0.0])  # each target got its byte-rate twin
+    by_letters = matched_pairs(listed, LetterRule())  # both prompts say 0.5 s a letter: a tie, the lower id
+    assert [p.prompt.id for p in by_letters] == ["5-1-01", "5-1-01", "6-1-01"]
+    assert same_pairings(by_bytes, listed) == pytest.approx(1 / 3)
+    assert same_pairings(by_letters, listed) == pytest.approx(2 / 3)
+
+
+def test_matching_needs_another_prompt_of_the_speaker():
+    alone = [DurationPair(Spoken("8-1-01", "abc", 1.0), Spoken("9-1-01", "abcabc", 2.0))]
+    with pytest.raises(ValueError, match="target 9-1-01: its speaker has no other prompt"):
+        matched_pairs(alone, ByteRule())
+
+
 def test_benchmark_table(pair_list, realspeech):
     results = benchmark({"librispeech-pc": read_pair_durations(pair_list), "realspeech": realspeech_pairs(realspeech)},
                         ["bytes", "letters", "fitted"])
@@ -88,6 +110,8 @@ def test_cli_prints_the_table_and_writes_it(pair_list, realspeech, tmp_path, cap
     out = capsys.readouterr().out
     assert rc == 0
     assert "librispeech-pc-all (6 pairs)" in out and "| bytes | as written |" in out
+    # Speaker 22 has one prompt and one target (0002): matching gives it that prompt, as the list does.
+    assert "librispeech-pc-matched-bytes (3 pairs)" in out and "the list's own prompt for 33.3 %" in out
     assert (tmp_path / "out" / "durations.md").read_text() in out
     assert (tmp_path / "out" / "durations.json").is_file()
 
