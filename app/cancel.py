@@ -1,6 +1,7 @@
 """A request whose client goes away stops its work: its handler sets the request's cancel event, which its
 jobs read as `Job.cancelled` (tts/batcher.py drops them before their batch, between their batches and
-between the pieces of a stream), so the requests behind it are served at their normal speed.
+between the pieces of a stream; a batch whose jobs are all cancelled stops at its next ODE step), so the
+requests behind it are served at their normal speed.
 
 How a client's departure is seen: the OpenAI API polls Starlette's `request.is_disconnected()` (and a
 streamed response is cancelled by Starlette itself); a Gradio handler is cancelled by Gradio when its
@@ -25,7 +26,7 @@ async def run_cancellable(work: Callable[[], T], cancel: threading.Event,
                           gone: Callable[[], Awaitable[bool]] | None = None) -> T:
     """`work()` in a worker thread → its result. When the awaiting task is cancelled, or `gone()` says the
     client left, `cancel` is set and the task stops waiting at once (the thread ends when its job notices,
-    within a batch); a departure raises `Cancelled`."""
+    within an ODE step); a departure raises `Cancelled`."""
 
     async def watch() -> None:
         assert gone is not None

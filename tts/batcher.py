@@ -8,7 +8,8 @@ jobs (`stream`) take turns with the batches: each round generates the waiting jo
 every open stream, so a long stream never holds the model for long.
 
 A job whose `cancelled()` answers True (its client went away) is dropped: before its batch starts,
-between the batches of its pieces (`Synthesizer.generate`), or between the pieces of its stream. Its
+between the batches of its pieces (`Synthesizer.generate`), or between the pieces of its stream; a
+running batch stops before its next ODE step once all its jobs are cancelled. Its
 caller gets `Cancelled` at once; the work that follows it is not delayed by it.
 """
 from __future__ import annotations

@@ -76,17 +76,25 @@ def solver_steps(nfe: int, solver: str) -> int:
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def integrate(velocity: Velocity, x0: torch.Tensor, timesteps: torch.Tensor, solver: str) -> torch.Tensor:
+class Stopped(Exception):
+    """Raised by `integrate` when its `stop()` answered True before a step (nobody wants the result)."""
+
+
+def integrate(velocity: Velocity, x0: torch.Tensor, timesteps: torch.Tensor, solver: str,
+              stop: Callable[[], bool] | None = None) -> torch.Tensor:
     """Solve dx/dt = velocity(x, t) over `timesteps: (S + 1,)` from `x0: (B, N, D)`.
 
     `velocity(x: (B, N, D), t: (B,)) -> (B, N, D)`. Euler takes one evaluation per step; midpoint
-    takes a half step, then the full step with the velocity found there.
+    takes a half step, then the full step with the velocity found there. `stop()`, when given, is asked
+    before each step; True raises `Stopped`, so a batch whose requests were all cancelled ends within a step.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
     x = x0
     B = x0.shape[0]
     for t0, t1 in zip(timesteps[:-1], timesteps[1:]):
+        if stop is not None and stop():
+            raise Stopped()
         dt = t1 - t0
         v = velocity(x, t0.expand(B))
         if solver == "midpoint":

@@ -164,7 +164,8 @@ class TTSModel(nn.Module):
     @torch.inference_mode()
     def sample(self, prompt: torch.Tensor, prompt_lengths: torch.Tensor, text: torch.Tensor,
                lengths: torch.Tensor, noise: torch.Tensor, *, nfe: int, cfg: float, sway: float,
-               solver: str, schedule: str, velocity: VelocityNet | None = None) -> torch.Tensor:
+               solver: str, schedule: str, velocity: VelocityNet | None = None,
+               stop: Callable[[], bool] | None = None) -> torch.Tensor:
         """Generate latents that continue each prompt.
 
         prompt: (B, P, D) codec latents, valid up to `prompt_lengths: (B,)`; text: (B, L) ids of
@@ -173,6 +174,7 @@ class TTSModel(nn.Module):
         `nfe` velocity evaluations by `solver` on the `schedule` time grid ("uniform" or "epss")
         swayed by `sway`; `cfg` is the guidance strength in `v = v_cond + cfg (v_cond - v_uncond)`.
         `velocity` stands in for `self.dit.velocity` (tts.graphs passes its bf16 CUDA-graph one).
+        `stop()` is asked before each ODE step; True raises `tts.flow.Stopped`.
         Returns (B, N, D) latents in the codec's scale, the prompt frames copied from `prompt`;
         frames past `lengths` are zero.
         """
@@ -199,7 +201,7 @@ class TTSModel(nn.Module):
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
                 return net(x, cond, text_h, t, mask, keep).float()
 
-        z = integrate(velocity, noise, timesteps, solver)
+        z = integrate(velocity, noise, timesteps, solver, stop)
         z = torch.where(prompt_mask[..., None], cond, z)
         return self.latent_norm.denormalize(z).masked_fill(~mask[..., None], 0.0)
 

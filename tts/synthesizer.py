@@ -26,6 +26,7 @@ from codec import Codec, CheckpointError, load_codec, open_codec
 from . import graphs
 from .asr import DEFAULT_ASR_MODEL, WhisperTranscriber
 from .duration import get_rule
+from .flow import Stopped
 from .loading import load_model
 from .model import TTSModel, check_codec_fits
 from .options import SynthesisOptions
@@ -208,8 +209,9 @@ class Synthesizer:
         Pieces that sample alike (same nfe, cfg, sway, solver, schedule) share DiT batches of up to
         `batch_size` (default: the first job's `options.batch_size`), whatever their reference; each
         job's result is the same as when it runs alone. Each job's `progress` hears of its own pieces.
-        A job cancelled on the way is dropped between batches; its result is `Cancelled()` in place
-        of its list (the other jobs' results are unaffected).
+        A job cancelled on the way is dropped between batches, and a batch stops between ODE steps once
+        all its jobs are cancelled; a dropped job's result is `Cancelled()` in place of its list (the
+        other jobs' results are unaffected).
         """
         batch_size = batch_size or jobs[0].options.batch_size
         groups: dict[tuple, list[tuple[int, Piece]]] = defaultdict(list)
@@ -227,7 +229,12 @@ class Synthesizer:
                 start += batch_size
                 if not batch:
                     break
-                for (j, piece), wav in zip(batch, self._generate([(jobs[j], p) for j, p in batch])):
+                try:
+                    wavs = self._generate([(jobs[j], p) for j, p in batch])
+                except Cancelled:  # every job of the batch was cancelled while it sampled
+                    dropped |= {j for j, _ in batch}
+                    continue
+                for (j, piece), wav in zip(batch, wavs):
                     audio[j][piece.text_index, piece.chunk_index] = wav
                 for j in sorted({j for j, _ in batch}):
                     report = jobs[j].progress
@@ -248,15 +255,18 @@ class Synthesizer:
         """One job's first text as successive waveform pieces `(T_i,)`, each yielded as soon as its chunk is
         generated; their concatenation is `rules.join` of the chunks (what `generate` gives before
         `rules.finish`: silence removal, when on, is not applied to a stream). Stops between chunks when
-        the job is cancelled."""
+        the job is cancelled, or between ODE steps of a chunk."""
         pieces = [p for p in job.pieces if p.text_index == 0]
         done: list[torch.Tensor] = []
         sent = 0
         hold = round(self.rules.crossfade(job.options) * self.sample_rate)  # the seam a later chunk may change
         for i, piece in enumerate(pieces):
-            if job.is_cancelled():
+            try:
+                if job.is_cancelled():
+                    return
+                done.append(self._generate([(job, piece)])[0])
+            except Cancelled:
                 return
-            done.append(self._generate([(job, piece)])[0])
             if job.progress is not None:
                 job.progress(i + 1, len(pieces))
             joined = self.rules.join(done, job.options)
@@ -287,19 +297,27 @@ class Synthesizer:
         for job, piece in batch:
             siblings = [p for p in job.pieces if p.text_index == piece.text_index]
             noises.append(self.rules.noise(job.seed, siblings, piece.chunk_index, D))
-        latent, lengths = self.sample_latents([job.ref.latent for job, _ in batch], [p.ids for _, p in batch],
-                                              noises, batch[0][0].options)
+        jobs = [job for job, _ in batch]
+        asked = all(job.cancelled is not None for job in jobs)
+        try:
+            latent, lengths = self.sample_latents([job.ref.latent for job in jobs], [p.ids for _, p in batch], noises,
+                                                  batch[0][0].options,
+                                                  stop=(lambda: all(job.is_cancelled() for job in jobs)) if asked else None)
+        except Stopped:
+            raise Cancelled() from None
         wavs = self.rules.decode(latent, lengths, [(job.ref, p) for job, p in batch])
         return check_words(batch, wavs, self._generate, self.transcriber, self.sample_rate)  # when asked to
 
     @torch.inference_mode()
     def sample_latents(self, prompts: Sequence[torch.Tensor], texts: Sequence[Sequence[int]],
-                       noises: Sequence[torch.Tensor], opts: SynthesisOptions) -> tuple[torch.Tensor, torch.Tensor]:
+                       noises: Sequence[torch.Tensor], opts: SynthesisOptions,
+                       stop: Callable[[], bool] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Synthesis on latents, the model's part of it: continue each prompt latent `(P_i, D)` to `N_i` frames
         in all, saying `texts[i]` (token ids of the prompt's transcript + the new text), from the noise
         `noises[i]: (N_i, D)`, sampled by `opts` (nfe, cfg, sway, solver, schedule). Returns `(latent: (B, N, D)`
         in the codec's scale, prompts in front, `lengths: (B,)` the N_i), on the codec's device.
-        Training logs its samples through it, from the latents it has."""
+        Training logs its samples through it, from the latents it has. `stop()` is asked before each ODE
+        step; True raises `tts.flow.Stopped`."""
         device = self.codec.device
         prompt_lengths = torch.tensor([p.shape[0] for p in prompts])
         lengths = torch.tensor([n.shape[0] for n in noises])
@@ -309,7 +327,7 @@ class Synthesizer:
         prompt = pad_sequence(list(prompts), batch_first=True).to(device)  # (B, P, D)
         args = (prompt, prompt_lengths.to(device), text.to(device), lengths.to(device), noise.to(device))
         options: dict[str, Any] = {"nfe": opts.nfe, "cfg": opts.cfg, "sway": opts.sway, "solver": opts.solver,
-                                   "schedule": opts.schedule}
+                                   "schedule": opts.schedule, "stop": stop}
         runner = graphs.fast_velocity(self.model) if self.cuda_graphs else None
         if runner is not None:  # CUDA: bf16 weights, one CUDA graph per padded shape (tts/graphs.py)
             latent = graphs.sample(self.model, *args, velocity=runner, **options)  # (B, N, D)

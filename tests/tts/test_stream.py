@@ -83,3 +83,23 @@ def test_only_the_new_speech_is_decoded_and_it_is_the_whole_decodes_tail(tts, re
     assert new.shape == whole.shape
     assert ((new - whole).norm() / whole.norm()).item() < 1e-5  # the codec's stated bound (README)
     assert "state" in job.ref.decoder  # kept with the reference: the prompt is not decoded again
+
+
+def test_a_batch_whose_jobs_are_all_cancelled_stops_between_ode_steps(tts, ref, monkeypatch):
+    steps = []
+    velocity = tts.model.dit.velocity
+    monkeypatch.setattr(tts.model.dit, "velocity", lambda *a: steps.append(1) or velocity(*a))
+    nfe = 16
+    job = tts.prepare(["Good morning to you."], ref, SR, REF_TEXT, nfe=nfe,
+                      cancelled=lambda: len(steps) >= 3)  # its client leaves during the third step
+    other = tts.prepare(["Good evening."], ref, SR, REF_TEXT, nfe=nfe, cancelled=lambda: False)
+    out = tts.generate([job, other], batch_size=2)
+    # One batch that the other job still wants: it runs every step (and its work is not thrown away).
+    assert len(steps) == nfe and isinstance(out[1], list)
+    steps.clear()
+    (alone,) = tts.generate([job], batch_size=1)
+    assert isinstance(alone, Cancelled) and len(steps) == 3  # asked before each step: no fourth
+    steps.clear()
+    streamed = list(tts.stream(tts.prepare(["Good morning to you."], ref, SR, REF_TEXT, nfe=nfe,
+                                           cancelled=lambda: len(steps) >= 2)))
+    assert streamed == [] and len(steps) == 2
