@@ -87,24 +87,29 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return path
 
 
+def read_channels(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Every sample of an audio file, as written: `(data: (T, C) float32, sample_rate)`, also when its header
+    does not know its length. Raises `AudioError` for a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            if _header_knows_length(f):
+                return f.read(dtype="float32", always_2d=True), f.samplerate
+            # the header does not say: decode to the end of the stream
+            return np.concatenate([np.zeros((0, f.channels), np.float32), *_blocks(f)]), f.samplerate
+    except Exception as err:  # soundfile raises several types for corrupt or unknown formats
+        raise _unreadable(path, err) from None
+
+
 def load_audio(path: str | os.PathLike, target_sr: int | None = None) -> tuple[torch.Tensor, int]:
     """Read an audio file as mono float32.
 
     Returns `(wav: (T,), sample_rate)`; channels are averaged and, when `target_sr` is given, the
     audio is resampled to it. Raises `AudioError` for a missing, unreadable or empty file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"audio file not found: {path}")
-    try:
-        with sf.SoundFile(str(path)) as f:
-            sr = f.samplerate
-            if _header_knows_length(f):
-                data = f.read(dtype="float32", always_2d=True)  # (T, C)
-            else:  # the header does not say: decode to the end of the stream
-                data = np.concatenate([np.zeros((0, f.channels), np.float32), *_blocks(f)])
-    except Exception as err:  # soundfile raises several types for corrupt or unknown formats
-        raise _unreadable(path, err) from None
+    data, sr = read_channels(path)  # (T, C)
     checked_rate(sr, f"the sample rate of {path}")
     if data.shape[0] == 0:
         raise AudioError(f"audio file {path} is empty (0 samples)")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from codec.audio import AUDIO_SUFFIXES, load_audio
+from codec.audio import AUDIO_SUFFIXES, AudioError, audio_duration, load_audio, read_channels
 from codec.checkpoint import atomic_write
 from recipes.manifest import ManifestError, Utterance, find_transcript, read_manifest, speaker_of
 
@@ -63,9 +63,10 @@ def check_clip(path: str | os.PathLike, rules: ClipRules) -> tuple[float, str | 
     """`(seconds, None)` for a usable clip, `(seconds or 0, reason)` for one to skip. Decodes the file once."""
     try:
         info = sf.info(str(path))
+        # Not info.frames: a FLAC from a streaming encoder says 0 (or "unknown") there; the stream is counted.
+        seconds = audio_duration(path, at_most=rules.max_seconds)
     except Exception as err:  # soundfile raises several types for corrupt or unknown formats
         return 0.0, f"unreadable: {err}"
-    seconds = info.frames / info.samplerate if info.samplerate else 0.0
     if seconds < rules.min_seconds:
         return seconds, f"too short: {seconds:.2f} s (at least {rules.min_seconds:g} s)"
     if seconds > rules.max_seconds:
@@ -73,8 +74,8 @@ def check_clip(path: str | os.PathLike, rules: ClipRules) -> tuple[float, str | 
     if info.samplerate < rules.min_sample_rate:
         return seconds, f"sample rate {info.samplerate} Hz is below {rules.min_sample_rate} Hz"
     try:
-        data, _ = sf.read(str(path), dtype="float32", always_2d=True)  # (T, C)
-    except Exception as err:
+        data, _ = read_channels(path)  # (T, C)
+    except AudioError as err:
         return seconds, f"unreadable: {err}"
     if not np.isfinite(data).all():
         return seconds, "holds NaN or infinite samples"

@@ -394,6 +394,13 @@ def test_clip_checks_name_the_reason(tmp_path):
     assert check_clip(wav(tmp_path / "phone.wav", 2.0, sr=8000), rules)[1] == "sample rate 8000 Hz is below 16000 Hz"
     (tmp_path / "junk.wav").write_bytes(b"not audio")
     assert check_clip(tmp_path / "junk.wav", rules)[1].startswith("unreadable: ")
+    from tests.codec.test_sweep_inputs import streaming_flac
+    from tests.conftest import speechlike
+
+    streamed = streaming_flac(tmp_path / "streamed.flac", speechlike(2.0).numpy(), 16000)  # no length in its header
+    assert check_clip(streamed, rules) == (pytest.approx(2.0), None)
+    long = streaming_flac(tmp_path / "long.flac", speechlike(40.0).numpy(), 16000)
+    assert check_clip(long, rules)[1].startswith("too long: ")  # counted only past the 30 s limit
 
 
 def test_audio_alone_is_transcribed_into_the_run_folder_once(tmp_path):
