@@ -19,7 +19,7 @@ from .asr import ASR_BACKENDS, ASRError, load_asr
 from .codec_eval import ManifestItem, decoded_path, read_manifest, reconstruct, run_codec_eval
 from .durations import add_arguments as add_duration_arguments
 from .durations import run_durations
-from .generate import generate_test_set, output_path
+from .generate import DURATIONS, generate_test_set, output_path
 from .protocol import (DEFAULT_PAIR_LIST, F5_LIST_SOURCE, PROMPT_RANGE_S, TARGET_RANGE_S, build_cross_sentence_pairs,
                        read_librispeech, read_pair_list, sha256_of, write_pair_list)
 from .report import write_reports
@@ -106,6 +106,9 @@ def run_tts(args: argparse.Namespace) -> dict:
     if not pairs:
         raise ValueError("no prompt/target pairs to evaluate")
     options = synthesis_options(args)  # before loading anything: bad options fail fast
+    if args.durations != "model" and (options["duration"] is not None or not args.model):
+        raise ValueError(f"--durations {args.durations} sets each target's length for --model; it cannot go with "
+                         "--duration (one length for all) or score audio that is already made")
     if args.seeds is not None and not args.model:
         raise ValueError("--seeds sets synthesis seeds: it needs --model (generated audio or recordings have none)")
     if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
@@ -138,7 +141,7 @@ def run_tts(args: argparse.Namespace) -> dict:
 
 def _model_system(args: argparse.Namespace, options: dict[str, Any], codec_record: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "model", "name": args.name or Path(args.model).name, "model": args.model,
-            "codec": codec_record, "options": options}
+            "codec": codec_record, "options": options, "durations": args.durations}
 
 
 def _tts_config(args: argparse.Namespace, pairs_cfg: dict[str, Any], system: dict[str, Any], asr: Any,
@@ -153,7 +156,7 @@ def _generate_and_score(args: argparse.Namespace, synthesizer: Any, pairs: list,
     """Generate the test set into `out/wavs` with `options` (resumable) and score it into `out/report.*`."""
     wav_dir = out / "wavs"
     generation = generate_test_set(synthesizer, pairs, wav_dir, record={"model": args.model, **codec_record},
-                                   batch_size=options["batch_size"], options=options)
+                                   batch_size=options["batch_size"], options=options, durations=args.durations)
     audio = [output_path(wav_dir, p) for p in pairs]
     config = _tts_config(args, pairs_cfg, _model_system(args, options, codec_record), asr, scorer)
     return run_zero_shot_eval(pairs, audio, out, asr, scorer, config, device, generation, args.score_batch_size)
@@ -254,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_argument("--model", help="TTS model directory or hub id; generates into OUT/wavs (resumable)")
     system.add_argument("--generated", help="score existing <target id>.wav files of another system")
     system.add_argument("--ground-truth", action="store_true", help="score the target recordings (the topline)")
+    t.add_argument("--durations", choices=DURATIONS, default="model",
+                   help="how long each target is asked to be: the model's own duration rule (default), F5-TTS's "
+                        "eval estimate from the prompt's UTF-8 bytes per second (what its published figures use; "
+                        "the list's prompts were chosen to match it), or the target's real length (a topline)")
     t.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="generate and score once per synthesis seed (into OUT/seed-N) and report each and the "
                         "mean, as F5-TTS does with 0 1 2; replaces --seed")

@@ -16,6 +16,8 @@ from codec.checkpoint import atomic_write
 from .protocol import EvalPair
 
 GENERATION_RECORD = "generation.json"
+# How long each target is asked to be: the model's own duration rule, F5-TTS's eval estimate, or the real length.
+DURATIONS = ("model", "f5", "truth")
 
 
 @runtime_checkable
@@ -25,7 +27,8 @@ class Synthesizer(Protocol):
     `synthesize` returns only the new speech (not the prompt), as `(wav: (T,), sample_rate)`. A model may also
     offer `synthesize_batch(texts, ref_wav, ref_sr, ref_text, **options) -> ([wav_i: (T_i,)], sample_rate)`:
     several texts in one voice, each as `synthesize` would give it alone. It is used for targets that share
-    a prompt (F5-TTS's list has 1127 targets on 448 prompts) when `batch_size > 1`.
+    a prompt (F5-TTS's list has 1127 targets on 448 prompts) when `batch_size > 1`, and, with
+    `seconds=[new speech per text]`, for durations other than the model's own (`DURATIONS`).
     """
 
     def synthesize(self, text: str, ref_wav: torch.Tensor, ref_sr: int, ref_text: str | None = None,
@@ -48,12 +51,33 @@ def check_generation_record(out_dir: str | os.PathLike, record: Mapping[str, Any
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def _synthesize(synthesizer: Synthesizer, chunk: Sequence[EvalPair],
-                options: Mapping[str, Any]) -> list[tuple[torch.Tensor, int]]:
+def new_seconds(pair: EvalPair, durations: str, speed: float = 1.0) -> float | None:
+    """How long the new speech of `pair` is asked to be: None for `model` (the model's own duration rule);
+    for `f5`, F5-TTS's eval estimate (`eval/utils_eval.py`): the prompt's seconds per UTF-8 byte of its
+    transcript as written (a space added after a one-byte final character) times the target text's bytes;
+    for `truth`, the target's real length (F5-TTS's `use_truth_duration`). Both divided by `speed`."""
+    if durations not in DURATIONS:
+        raise ValueError(f"durations must be one of {DURATIONS}, got {durations!r}")
+    if durations == "model":
+        return None
+    if durations == "truth":
+        return pair.target.duration / speed
+    ref_text = pair.prompt.text + (" " if len(pair.prompt.text[-1:].encode("utf-8")) == 1 else "")
+    return pair.prompt.duration / len(ref_text.encode("utf-8")) * len(pair.target.text.encode("utf-8")) / speed
+
+
+def _synthesize(synthesizer: Synthesizer, chunk: Sequence[EvalPair], options: Mapping[str, Any],
+                durations: str = "model") -> list[tuple[torch.Tensor, int]]:
     """Generate one chunk of pairs that share a prompt."""
     prompt = chunk[0].prompt
     ref_wav, ref_sr = load_audio(prompt.wav)  # at its own rate: the synthesizer resamples to its codec's
     texts = [p.target.text for p in chunk]
+    if durations != "model":
+        if not hasattr(synthesizer, "synthesize_batch"):
+            raise ValueError(f"durations={durations!r} needs a synthesizer with synthesize_batch(..., seconds=...)")
+        seconds = [new_seconds(p, durations, options.get("speed", 1.0)) for p in chunk]
+        wavs, sr = synthesizer.synthesize_batch(texts, ref_wav, ref_sr, prompt.text, seconds=seconds, **options)
+        return [(w, sr) for w in wavs]
     if len(chunk) > 1 and hasattr(synthesizer, "synthesize_batch"):
         wavs, sr = synthesizer.synthesize_batch(texts, ref_wav, ref_sr, prompt.text, **options)
         if len(wavs) != len(chunk):
@@ -77,22 +101,28 @@ def generate_test_set(
     record: Mapping[str, Any],
     batch_size: int = 1,
     options: Mapping[str, Any] | None = None,
+    durations: str = "model",
 ) -> dict:
     """Write `<out_dir>/<target id>.wav` for every pair that has none yet; return timing counts.
 
     Resumable: existing outputs are kept (each is written atomically, so none is partial), and `record`
     (the system and its settings) must equal the one saved by the first run in `out_dir`. Targets that share
-    a prompt are generated together, up to `batch_size` at a time. `options` go to every synthesize call;
-    the true target duration is never passed (F5-TTS's protocol estimates it from the prompt's speaking rate).
+    a prompt are generated together, up to `batch_size` at a time. `options` go to every synthesize call.
+    `durations` (`new_seconds`) sets each target's length: the model's own rule by default; `f5` estimates it
+    from the prompt's bytes per second as F5-TTS's eval does (its published figures use it); `truth` gives
+    the real length, a topline for the duration rule.
     """
     out_dir = Path(out_dir)
     options = dict(options or {})
-    check_generation_record(out_dir, {**record, "options": options})
+    if durations not in DURATIONS:  # before anything is written
+        raise ValueError(f"durations must be one of {DURATIONS}, got {durations!r}")
+    check_generation_record(out_dir, {**record, "options": options,
+                                      **({"durations": durations} if durations != "model" else {})})
     pending = [p for p in pairs if not output_path(out_dir, p).is_file()]
     audio_s, start = 0.0, time.perf_counter()
     with tqdm(total=len(pairs), initial=len(pairs) - len(pending), desc="generate", unit="utt") as bar:
         for chunk in _chunks_by_prompt(pending, batch_size):
-            for pair, (wav, sr) in zip(chunk, _synthesize(synthesizer, chunk, options)):
+            for pair, (wav, sr) in zip(chunk, _synthesize(synthesizer, chunk, options, durations)):
                 wav = wav.detach().float().cpu().reshape(-1)
                 if wav.numel() == 0 or not torch.isfinite(wav).all():
                     raise RuntimeError(f"{pair.id}: the synthesizer returned empty or non-finite audio")

@@ -145,14 +145,27 @@ class Synthesizer:
     @torch.inference_mode()
     def synthesize_batch(self, texts: Sequence[str], ref_wav: AudioInput, ref_sr: int | None = None,
                          ref_text: str | None = None, options: SynthesisOptions | None = None,
-                         progress: Progress | None = None, **overrides) -> tuple[list[torch.Tensor], int]:
+                         progress: Progress | None = None, seconds: Sequence[float] | None = None,
+                         **overrides) -> tuple[list[torch.Tensor], int]:
         """Many texts in one voice, generated together in batches of `options.batch_size` pieces.
 
-        Each text gives what `synthesize` gives it alone with the same seed. Returns
+        Each text gives what `synthesize` gives it alone with the same seed. `seconds`, when given, is how
+        long each text's new speech is to be (instead of the duration rule's estimate; the `duration`
+        option asks the same of one text, in the model family's own terms). Returns
         `([wav_i: (T_i,)], sample_rate)`.
         """
-        job = self.prepare(texts, ref_wav, ref_sr, ref_text, options, progress, **overrides)
-        return self.generate([job])[0], self.sample_rate
+        if seconds is None:
+            job = self.prepare(texts, ref_wav, ref_sr, ref_text, options, progress, **overrides)
+            return self.generate([job])[0], self.sample_rate
+        if len(seconds) != len(texts) or overrides.get("duration") is not None:
+            raise ValueError(f"seconds: one length per text ({len(texts)} texts, {len(seconds)} lengths), "
+                             "and no duration option beside it")
+        opts = (options or self.options).replace(**overrides)
+        ref = ref_wav if isinstance(ref_wav, Reference) else self.prepare_reference(ref_wav, ref_sr, ref_text, opts)
+        jobs = [self.prepare([text], ref, options=opts, progress=progress, duration=self.rules.duration_for(ref, s))
+                for text, s in zip(texts, seconds)]
+        out = self.generate(jobs)  # one job per text, their pieces batched together
+        return [wavs[0] for wavs in out], self.sample_rate
 
     @torch.inference_mode()
     def prepare(self, texts: Sequence[str], ref_wav: AudioInput | Reference, ref_sr: int | None = None,

@@ -49,6 +49,25 @@ def test_tts_generates_with_the_tts_model(real_librispeech_tree, tiny_codec_dir,
     assert main(args[:-2] + ["--nfe", "4", "--out", str(out)]) == 2
 
 
+def test_tts_durations_truth_gives_each_target_its_real_length(real_librispeech_tree, tiny_codec_dir, tmp_path):
+    from codec.audio import audio_duration
+    from tts import TTSConfig, TTSModel
+
+    model_dir = tmp_path / "tts"
+    TTSModel(TTSConfig.tiny()).save_pretrained(model_dir)
+    out = tmp_path / "run"
+    args = ["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--limit", "2", "--model", str(model_dir),
+            "--codec", str(tiny_codec_dir), "--nfe", "2", "--remove-silence", "false", "--asr", "pocketsphinx",
+            "--device", "cpu", "--out", str(out)]
+    assert main(args + ["--durations", "truth"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["system"]["durations"] == "truth"
+    targets = {p.stem: audio_duration(p) for p in real_librispeech_tree.rglob("*.flac")}
+    made = {p.stem: audio_duration(p) for p in (out / "wavs").glob("*.wav")}
+    assert len(made) == 2 and all(abs(made[k] - targets[k]) <= 0.02 for k in made)  # to the 20 ms frame
+    assert main(args + ["--durations", "f5", "--duration", "2.0"]) == 2  # one length for all beside it: refused
+
+
 def test_tts_over_seeds_reports_each_and_the_mean(real_librispeech_tree, tiny_codec_dir, tmp_path):
     from tts import TTSConfig, TTSModel
 

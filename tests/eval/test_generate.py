@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from codec.audio import load_audio, save_audio
-from eval.generate import GENERATION_RECORD, Synthesizer, generate_test_set, output_path
+from eval.generate import GENERATION_RECORD, Synthesizer, generate_test_set, new_seconds, output_path
 from eval.protocol import EvalPair, Utterance
 
 
@@ -27,11 +27,15 @@ class ToneSynthesizer:
         gain = options.get("gain", 0.1)
         return gain * torch.sin(2 * torch.pi * (100 + len(text)) * t), self.sample_rate
 
-    def _batch(self, texts, ref_wav, ref_sr, ref_text, **options):
-        """tts.Synthesizer's signature: several texts, one voice → ([wav_i], sample_rate)."""
+    def _batch(self, texts, ref_wav, ref_sr, ref_text, seconds=None, **options):
+        """tts.Synthesizer's signature: several texts, one voice → ([wav_i], sample_rate); `seconds` sets
+        each one's length."""
         self.batch_calls += 1
         self.batch_voices.append(ref_text)
-        return [self.synthesize(t, ref_wav, ref_sr, ref_text, **options)[0] for t in texts], self.sample_rate
+        wavs = [self.synthesize(t, ref_wav, ref_sr, ref_text, **options)[0] for t in texts]
+        if seconds is not None:
+            wavs = [0.1 * torch.ones(round(s * self.sample_rate)) for s in seconds]
+        return wavs, self.sample_rate
 
 
 @pytest.fixture
@@ -98,3 +102,21 @@ def test_bad_output_stops_with_its_id_and_writes_nothing_for_it(pairs, tmp_path)
     with pytest.raises(RuntimeError, match=pairs[0].id):
         generate_test_set(synth, pairs, tmp_path, record={})
     assert not output_path(tmp_path, pairs[0]).exists()
+
+
+def test_durations_f5_and_truth_set_each_targets_length(pairs, tmp_path):
+    pair = pairs[0]  # prompt "Prompt A." (9 bytes, 1 s; F5-TTS's eval adds a space: 10), target "word " × 4
+    assert new_seconds(pair, "model") is None
+    assert new_seconds(pair, "f5") == pytest.approx(1.0 / 10 * 20)
+    assert new_seconds(pair, "f5", speed=2.0) == pytest.approx(1.0)
+    assert new_seconds(pair, "truth") == pair.target.duration == 6.0
+    with pytest.raises(ValueError, match="durations must be one of"):
+        new_seconds(pair, "bytes")
+    synth = ToneSynthesizer(batch=True)
+    generate_test_set(synth, pairs, tmp_path / "truth", record={"model": "tone"}, batch_size=2, durations="truth")
+    lengths = [load_audio(output_path(tmp_path / "truth", p))[0].numel() / 16000 for p in pairs]
+    assert lengths == pytest.approx([p.target.duration for p in pairs])
+    with pytest.raises(ValueError, match="other settings"):  # a folder of one kind of durations stays one kind
+        generate_test_set(synth, pairs, tmp_path / "truth", record={"model": "tone"}, batch_size=2)
+    with pytest.raises(ValueError, match="needs a synthesizer with synthesize_batch"):
+        generate_test_set(ToneSynthesizer(), pairs, tmp_path / "f5", record={"model": "tone"}, durations="f5")

@@ -50,3 +50,13 @@ def test_mean_summary_averages_scores_and_skips_text():
     assert mean_summary(runs) == pytest.approx({"utterances": 4, "wer": 3.0, "sim": 0.6, "missing": None})
     with pytest.raises(ValueError, match="no summaries"):
         mean_summary([])
+
+
+def test_a_run_told_the_real_lengths_is_not_put_beside_published_figures():
+    from eval.zero_shot import published_comparison
+
+    config = {"pairs": {"is_f5_list": True, "limit": None}, "asr": {"backend": "faster-whisper", "model": "large-v3"},
+              "speaker": {"backend": "wavlm-ecapa"}, "system": {"kind": "model", "durations": "f5"}}
+    assert published_comparison(config)["comparable"] == {"wer": True, "sim_o": True}
+    truth = published_comparison({**config, "system": {"kind": "model", "durations": "truth"}})
+    assert truth["comparable"] == {"wer": False, "sim_o": False} and "real lengths" in truth["why_not"][0]

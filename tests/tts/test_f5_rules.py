@@ -149,3 +149,12 @@ def test_f5_models_normalise_quiet_references(f5_model):
         assert abs(rms(wav) - 0.1) < 2e-3
     assert abs(rms(tts.codec.encoded[2]) - 0.2) < 5e-3  # a loud one is left as it is
     torch.testing.assert_close(quiet, 2 * quieter, rtol=1e-4, atol=1e-6)  # and the output given its level back
+
+
+def test_seconds_ask_for_that_much_new_speech_in_f5s_terms(f5_model):
+    tts = f5_synth(f5_model)
+    ref = speechlike(2.0, 24000)
+    (a, b), sr = tts.synthesize_batch(["hello world.", "a longer text, said in the same voice."], ref, 24000,
+                                      "hello world", seconds=[1.0, 0.5])
+    hop = tts.codec.hop_length
+    assert (a.numel(), b.numel()) == (round(1.0 * sr / hop) * hop, round(0.5 * sr / hop) * hop)

@@ -103,3 +103,14 @@ def test_a_batch_whose_jobs_are_all_cancelled_stops_between_ode_steps(tts, ref, 
     streamed = list(tts.stream(tts.prepare(["Good morning to you."], ref, SR, REF_TEXT, nfe=nfe,
                                            cancelled=lambda: len(steps) >= 2)))
     assert streamed == [] and len(steps) == 2
+
+
+def test_seconds_set_each_texts_length_and_match_the_duration_option(tts, ref):
+    texts = ["Good morning to you.", "And a good evening."]
+    (a, b), sr = tts.synthesize_batch(texts, ref, SR, REF_TEXT, seconds=[1.0, 0.6], remove_silence=False, seed=5)
+    hop = round(sr / tts.codec.frame_rate)
+    assert (a.numel(), b.numel()) == (round(1.0 * tts.codec.frame_rate) * hop, round(0.6 * tts.codec.frame_rate) * hop)
+    alone, _ = tts.synthesize(texts[1], ref, SR, REF_TEXT, duration=0.6, remove_silence=False, seed=5)
+    torch.testing.assert_close(b, alone, rtol=0, atol=1e-6)  # the same as the duration option asks for one text
+    with pytest.raises(ValueError, match="one length per text"):
+        tts.synthesize_batch(texts, ref, SR, REF_TEXT, seconds=[1.0])

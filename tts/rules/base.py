@@ -86,6 +86,10 @@ class Rules(ABC):
     def trims(self, opts: SynthesisOptions) -> bool:
         return self.remove_silence if opts.remove_silence is None else opts.remove_silence
 
+    def duration_for(self, ref: Reference, new_seconds: float) -> float:
+        """The `duration` option that asks for `new_seconds` of new speech after `ref` (what it means here)."""
+        return new_seconds
+
     def transcript(self, ref_text: str | None, wav: torch.Tensor, sample_rate: int, transcribe: Transcriber) -> str:
         """The prompt's transcript as the model reads it (`tokenizer.normalize`): `ref_text`, or, when it is None
         (F5-TTS's rules: or blank), what the ASR hears in the prepared clip `wav`."""

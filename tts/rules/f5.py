@@ -231,6 +231,11 @@ class F5Rules(Rules):
             pieces.append(Piece(text_index, j, ids, length, chunk))
         return pieces
 
+    def duration_for(self, ref: Reference, new_seconds: float) -> float:
+        # fix_duration counts the reference; half a frame more, so that int() lands on the frame asked for.
+        hop, sr = self.codec.hop_length, self.codec.sample_rate
+        return (ref.frames + round(new_seconds * sr / hop) + 0.5) * hop / sr
+
     def noise(self, seed: int, pieces: Sequence[Piece], index: int, dim: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed)
         for piece in pieces[:index]:  # the draws of the chunks before it
