@@ -221,9 +221,13 @@ def save_model(model: nn.Module, directory: str | os.PathLike, model_type: str, 
     directory = Path(directory)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    meta = {"format_version": FORMAT_VERSION, "model_type": model_type, "config": config}
-    text = json.dumps(meta, indent=2)
-    atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_model_config(directory, model_type, config)
+
+
+def write_model_config(directory: str | os.PathLike, model_type: str, config: dict) -> None:
+    """Write `config.json` = {format_version, model_type, config} atomically (`save_model`'s second file)."""
+    text = json.dumps({"format_version": FORMAT_VERSION, "model_type": model_type, "config": config}, indent=2)
+    atomic_write(Path(directory) / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def read_model_config(directory: Path, model_type: str, what: str) -> dict:

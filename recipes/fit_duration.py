@@ -2,13 +2,16 @@
 
     python -m recipes.fit_duration                          # the human prompts → tts/data/duration_weights.json
     python -m recipes.fit_duration --manifest data/espeak/train.tsv --out /tmp/weights.json
+    python -m recipes.fit_duration --shards data/latents --model runs/tts/ckpt/model   # into a model's config
 
 Data: by default the human part of the offline corpus (`recipes.build_corpus`): the transcribed prompts of
 Debian's `asterisk-core-sounds-en` (one speaker, Allison; `apt-get install asterisk-core-sounds-en`), chosen
 and silence-trimmed exactly as the corpus builder does. `--manifest` fits on any manifest instead
 (`recipes.manifest` format; durations as the manifest gives them, e.g. LibriTTS or a built corpus). Never fit
 on the evaluation pairs (LibriSpeech-PC test-clean, `../shared/testdata/realspeech`): they are the test sets of
-`python -m eval durations`.
+`python -m eval durations`. `--shards` fits on latent shards (lengths from their frames, as `recipes.train_tts`
+does when it starts: a model it trains records the numbers fitted on its own training speech), and `--model`
+writes the fit into a saved model's `config.json` (`duration_weights`) instead of a weights file.
 
 `fitted`: seconds ≈ rate(speaker) × Σ weight × unit count (`tts.duration.UNITS`, letters weighing 1),
 fitted by alternating least squares on relative error (a speaker's rate given the weights, the weights given
@@ -41,6 +44,8 @@ RATE_MIN_WORDS = 3  # utterances that set the rate range: shorter ones are mostl
 MIN_WORD_MARGIN = 0.5  # the per-word floor: this fraction of the training speech's 1st percentile of seconds/word
 HUBER = 1.5  # residuals beyond this many robust standard deviations are down-weighted
 RIDGE_PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # per pair, on standardised features
+MIN_FIT_UTTERANCES = 100  # less training speech than this keeps the package's fit (recipes.train_tts)
+MAX_PAIR_UTTERANCES = 40  # per speaker, for the learned rule's pairs (a fixed draw): 1,560 pairs, not n²
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,56 @@ def manifest_samples(paths: Sequence[str | Path]) -> list[Sample]:
     from recipes.manifest import read_manifest
 
     return [Sample(u.text, u.duration, u.speaker) for p in paths for u in read_manifest(p)]
+
+
+def shard_samples(shards: str | Path) -> list[Sample]:
+    """Every utterance of a latent shard folder, its length its frames at the shards' frame rate."""
+    from recipes.shards import list_shards, read_index
+    from recipes.train_tts import shard_frame_rate
+
+    rate = shard_frame_rate(shards)
+    samples = []
+    for path in list_shards(shards):
+        index = read_index(path)
+        samples += [Sample(text, n / rate, speaker)
+                    for text, n, speaker in zip(index["texts"], index["lengths"], index["speakers"])]
+    return samples
+
+
+def fit_for_training(shards: str | Path) -> dict | None:
+    """The fit's record on the training shards, for the model being trained to record; None (said in the log)
+    when they hold fewer than MIN_FIT_UTTERANCES utterances, or too few kinds of text to fit."""
+    samples = [s for s in shard_samples(shards) if unit_counts(s.text)[0]]
+    if len(samples) < MIN_FIT_UTTERANCES:
+        logger.info("durations: %d training utterances are too few to fit on (at least %d); the model records "
+                    "the package's fit", len(samples), MIN_FIT_UTTERANCES)
+        return None
+    try:
+        record = fit(samples, f"the training shards {shards}")
+    except ValueError as err:
+        logger.warning("durations: cannot fit on the training shards (%s); the model records the package's fit", err)
+        return None
+    logger.info("durations: fitted on %d training utterances: %s", len(samples), record["fitted"]["weights"])
+    return record
+
+
+def record_in_model(directory: str | Path, record: dict) -> None:
+    """Write a fit's record into a saved cubetts model's config.json (atomically) as its `duration_weights`; a
+    model whose duration rule has no weights is switched to `fitted`, and the log says so."""
+    import dataclasses
+
+    from codec.checkpoint import read_model_config, write_model_config
+    from tts.duration import WEIGHTED_RULES
+    from tts.model import MODEL_TYPE, TTSConfig
+
+    config = TTSConfig.from_dict(read_model_config(Path(directory), MODEL_TYPE, "TTS model"))
+    if config.rules != "cubetts":
+        raise ValueError(f"{directory} is a model of F5-TTS's rules, which keep F5-TTS's own duration rule")
+    rule = config.duration_rule if config.duration_rule in WEIGHTED_RULES else "fitted"
+    if rule != config.duration_rule:
+        logger.info("%s: duration rule %r → 'fitted', to use the fit", directory, config.duration_rule)
+    config = dataclasses.replace(config, duration_rule=rule, duration_weights=record)
+    write_model_config(Path(directory), MODEL_TYPE, config.to_dict())
 
 
 def _huber(residual: np.ndarray) -> np.ndarray:
@@ -131,6 +186,8 @@ def training_pairs(samples: Sequence[Sample], units: FittedRule) -> tuple[np.nda
             by_speaker[s.speaker].append(i)
     X, y, target = [], [], []
     for ids in by_speaker.values():
+        if len(ids) > MAX_PAIR_UTTERANCES:  # a fixed draw, the same on every run
+            ids = sorted(ids, key=lambda i: zlib.crc32(f"{i}:{samples[i].text}".encode()))[:MAX_PAIR_UTTERANCES]
         for p in ids:
             if samples[p].seconds < MIN_PROMPT_SECONDS:
                 continue
@@ -193,19 +250,29 @@ def main(argv: list[str] | None = None) -> None:
     from codec.checkpoint import atomic_write
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--manifest", nargs="+", help="fit on these manifests instead of the asterisk prompts")
-    p.add_argument("--out", default=str(WEIGHTS_FILE), help="where to write the weights (default %(default)s)")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--manifest", nargs="+", help="fit on these manifests instead of the asterisk prompts")
+    data.add_argument("--shards", help="fit on a latent shard folder (recipes.extract_latents) instead")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default=str(WEIGHTS_FILE), help="where to write the weights (default %(default)s)")
+    where.add_argument("--model", help="write them into this saved model's config.json instead")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.manifest:
         samples, source = manifest_samples(args.manifest), "manifests: " + ", ".join(args.manifest)
+    elif args.shards:
+        samples, source = shard_samples(args.shards), f"latent shards: {args.shards}"
     else:
         samples = asterisk_samples()
         source = ("asterisk-core-sounds-en (en_US_f_Allison): the human prompts of recipes.build_corpus, "
                   "silence trimmed to 50 ms")
     record = fit(samples, source)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"))
+    if args.model:
+        record_in_model(args.model, record)
+    else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n",
+                                                                encoding="utf-8"))
     print(json.dumps(record, indent=2))
 
 

@@ -34,9 +34,11 @@ from codec.masks import length_mask
 from recipes.checkpoint import set_rng_state
 from recipes.config import resolve_config
 from recipes.ema import EMA, EMASchedule
+from recipes.fit_duration import fit_for_training
 from recipes.run import Run, make_loader, run_parser, set_lr, warmup_cosine
 from recipes.sampler import frame_batches
 from recipes.shards import LatentDataset, load_codec_spec, load_stats
+from tts.duration import WEIGHTED_RULES
 from tts.flow import random_span_mask
 from tts.model import TTSConfig, TTSModel
 from tts.options import SynthesisOptions
@@ -257,11 +259,20 @@ def train(config: TTSTrainConfig, shards: str | Path, run_dir: str | Path, codec
     config = with_codec_record(config, shards)
     with Run(run_dir, config, config.mixed_precision, cpu) as run:
         set_seed(config.seed)  # the same initial weights on every process
-        model = TTSModel(config.model)
+        model = TTSModel(with_duration_fit(config.model, shards))
         stats = load_stats(shards)
         model.latent_norm.mean.copy_(stats["mean"])
         model.latent_norm.std.copy_(stats["std"])
         return fit(run, config, model, shards, sample_shards, codec, until_step, **codec_kwargs)
+
+
+def with_duration_fit(config: TTSConfig, shards: str | Path) -> TTSConfig:
+    """`config` recording the numbers of its duration rule fitted on the training shards
+    (`recipes.fit_duration.fit_for_training`); as it is when its rule has none or the shards are too few."""
+    if config.rules != "cubetts" or config.duration_rule not in WEIGHTED_RULES:
+        return config
+    record = fit_for_training(shards)
+    return config if record is None else replace(config, duration_weights=record)
 
 
 def fit(run: Run, config: TTSTrainConfig, model: TTSModel, shards: str | Path,

@@ -25,10 +25,13 @@ Edge cases, where a plain ratio fails (`fitted` and `learned`):
   prompt cannot stretch or crush a long text; within that range a longer text simply scales (the
   synthesizer splits long texts into chunks and asks the rule once per chunk).
 
-`get_rule(name)` returns a rule by the name a model config records (`TTSConfig.duration_rule`).
+`get_rule(name, weights)` returns a rule by the name a model config records (`TTSConfig.duration_rule`), with
+the numbers it records (`TTSConfig.duration_weights`: a fit's record, kept with the model so that its durations
+do not change when the package's fit does; `recipes.train_tts` fits them on its own training speech).
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -42,6 +45,7 @@ from typing import Any, Callable, Protocol
 WEIGHTS_FILE = Path(__file__).parent / "data" / "duration_weights.json"
 WEIGHTS_FORMAT = 1
 DEFAULT_RULE = "fitted"
+WEIGHTED_RULES = ("fitted", "learned")  # the rules whose numbers come from a fit (recipes.fit_duration)
 LEGACY_RULE = "phones"  # what a model saved before `duration_rule` existed was planned with
 UNITS = ("letters", "word_boundaries", "commas", "sentence_ends", "utterance")
 # The learned predictor's inputs, in `learned_features`' order.
@@ -242,10 +246,31 @@ def read_weights(path: str | os.PathLike = WEIGHTS_FILE) -> dict[str, Any]:
     except FileNotFoundError:
         raise FileNotFoundError(f"duration weights not found at {path}; python -m recipes.fit_duration "
                                 "writes them") from None
-    if record.get("format") != WEIGHTS_FORMAT:
-        raise ValueError(f"{path}: duration weights of format {record.get('format')!r}, expected "
-                         f"{WEIGHTS_FORMAT}; refit with python -m recipes.fit_duration")
+    check_weights(record, str(path))
     return record
+
+
+def check_weights(record: object, where: str = "duration weights") -> None:
+    """ValueError unless `record` is a fit's record of this format whose two rules can be built."""
+    if not isinstance(record, dict) or record.get("format") != WEIGHTS_FORMAT:
+        found = record.get("format") if isinstance(record, dict) else type(record).__name__
+        raise ValueError(f"{where}: duration weights of format {found!r}, expected {WEIGHTS_FORMAT}; refit with "
+                         "python -m recipes.fit_duration")
+    try:
+        learned_rule(record)
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise ValueError(f"{where}: not a duration fit's record ({type(err).__name__}: {err}); refit with "
+                         "python -m recipes.fit_duration") from None
+
+
+@lru_cache(maxsize=1)
+def _package_weights() -> dict[str, Any]:
+    return read_weights()
+
+
+def package_weights() -> dict[str, Any]:
+    """A copy of the package's fit (`tts/data/duration_weights.json`): what a new model records."""
+    return copy.deepcopy(_package_weights())
 
 
 def fit_record(fitted: FittedRule, learned: LearnedRule, data: dict[str, Any]) -> dict[str, Any]:
@@ -262,18 +287,27 @@ RULES: dict[str, Callable[[], DurationRule]] = {
     "bytes": ByteRule,
     "phones": PhoneRule,
     "letters": LetterRule,
-    "fitted": lambda: FittedRule.from_record(read_weights()["fitted"]),
-    "learned": lambda: learned_rule(read_weights()),
+    "fitted": lambda: FittedRule.from_record(_package_weights()["fitted"]),
+    "learned": lambda: learned_rule(_package_weights()),
 }
 
 
-@lru_cache(maxsize=None)
-def get_rule(name: str) -> DurationRule:
-    """The rule a model config names (`"bytes"`, `"phones"`, `"letters"`, `"fitted"`, `"learned"`)."""
+def get_rule(name: str, weights: dict[str, Any] | None = None) -> DurationRule:
+    """The rule a model config names (`"bytes"`, `"phones"`, `"letters"`, `"fitted"`, `"learned"`); a weighted
+    one with the numbers of `weights` (a fit's record, `check_weights`), else of the package's fit."""
     if name not in RULES:
         raise ValueError(f"unknown duration rule {name!r}; choose one of {sorted(RULES)}")
+    if weights is None or name not in WEIGHTED_RULES:
+        return _rule(name)
+    check_weights(weights)
+    return FittedRule.from_record(weights["fitted"]) if name == "fitted" else learned_rule(weights)
+
+
+@lru_cache(maxsize=None)
+def _rule(name: str) -> DurationRule:
     return RULES[name]()
 
 
 __all__ = ["DurationRule", "ByteRule", "PhoneRule", "LetterRule", "FittedRule", "LearnedRule", "RULES",
-           "DEFAULT_RULE", "LEGACY_RULE", "UNITS", "get_rule", "read_weights", "unit_counts"]
+           "DEFAULT_RULE", "LEGACY_RULE", "UNITS", "WEIGHTED_RULES", "check_weights", "get_rule", "package_weights",
+           "read_weights", "unit_counts"]

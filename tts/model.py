@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ from .backbones import build_backbone
 from .dit import DiTConfig
 from .flow import integrate, random_span_mask, solver_steps, sway_timesteps
 from .latent_norm import LatentNorm
-from .duration import DEFAULT_RULE, LEGACY_RULE, get_rule
+from .duration import DEFAULT_RULE, LEGACY_RULE, WEIGHTED_RULES, get_rule, package_weights
 from .rules import RULES
 from .text import build_tokenizer
 
@@ -48,13 +49,18 @@ class TTSConfig:
     license: str | None = None  # of the weights, shown to users (F5-TTS's releases: CC-BY-NC 4.0)
     # How long to speak a text (tts/duration.py), for cubetts' rules: fitted on real speech (README, Durations).
     duration_rule: str = DEFAULT_RULE
+    # A weighted rule's numbers (a recipes.fit_duration record), kept with the model so that its durations do not
+    # change when the package's fit does; None: the package's fit (tts/data/duration_weights.json), recorded.
+    duration_weights: dict[str, Any] | None = None
 
     def __post_init__(self):
         vocab = len(build_tokenizer(self.tokenizer, self.vocab).vocab)
         if self.dit.text_vocab_size != vocab:
             raise ValueError(f"dit.text_vocab_size is {self.dit.text_vocab_size} but the "
                              f"{self.tokenizer!r} tokenizer has {vocab} tokens")
-        get_rule(self.duration_rule)  # ValueError naming the known rules
+        if self.duration_weights is None and self.rules == "cubetts" and self.duration_rule in WEIGHTED_RULES:
+            object.__setattr__(self, "duration_weights", package_weights())  # frozen: set once, here
+        get_rule(self.duration_rule, self.duration_weights)  # ValueError naming the known rules, or the bad record
         if self.rules not in RULES:
             raise ValueError(f"unknown synthesis rules {self.rules!r}; known: {sorted(RULES)}")
         if not 0.0 < self.span_range[0] <= self.span_range[1] <= 1.0:
@@ -91,7 +97,7 @@ class TTSConfig:
 
         added_later = ("codec", "vocab", "rules", "license", "codec.mel_type", "dit.text_layout", "dit.backbone",
                        "dit.text_mask_padding", "dit.rotary_heads", "dit.stored_rotary_freqs", "dit.head_dim",
-                       "duration_rule")
+                       "duration_rule", "duration_weights")
         if isinstance(d, dict) and "rules" not in d and d.get("tokenizer") == "f5":
             # Saved before the rules were recorded: F5-TTS conversions were the only models with its tokenizer.
             logger.info("the TTS config records no synthesis rules (saved before they were recorded): F5-TTS's")
@@ -101,6 +107,10 @@ class TTSConfig:
             logger.info("the TTS config records no duration rule (saved before it was recorded): %r, as it was "
                         "planned with then", legacy)
             d = {**d, "duration_rule": legacy}
+        if (isinstance(d, dict) and "duration_weights" not in d and d.get("rules", "cubetts") == "cubetts"
+                and d.get("duration_rule") in WEIGHTED_RULES):
+            logger.info("the TTS config records no duration weights (saved before they were recorded): the "
+                        "package's fit (tts/data/duration_weights.json)")
         return config_from_dict(cls, d, optional=added_later)
 
 

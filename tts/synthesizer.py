@@ -79,7 +79,8 @@ class Synthesizer:
         self.model = model.eval()
         self.codec = codec.eval()
         self.tokenizer = build_tokenizer(model.config.tokenizer, model.config.vocab)
-        self.rules = RULES[model.config.rules](self.tokenizer, self.codec, get_rule(model.config.duration_rule))
+        duration = get_rule(model.config.duration_rule, model.config.duration_weights)  # the model's own numbers
+        self.rules = RULES[model.config.rules](self.tokenizer, self.codec, duration)
         self.transcriber = transcriber or WhisperTranscriber(DEFAULT_ASR_MODEL, codec.device)
         self.options = options
         # On CUDA the DiT runs from CUDA graphs with bf16 weights (tts/graphs.py); False keeps the

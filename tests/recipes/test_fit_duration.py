@@ -62,3 +62,50 @@ def test_fit_round_trip_through_the_weights_file(tmp_path):
     learned = learned_rule(record)
     assert abs(learned.coefficients[0] - 1.0) < 0.05
     assert abs(learned.frames(ref, round(ref_seconds * 50), text, 1.0, 50.0) - expected) <= 0.05 * expected
+
+
+def write_shards(folder, samples, per_shard=50):
+    """Latent shards (4-d zeros) whose lengths are the samples' seconds at 50 Hz, as extraction writes them."""
+    import torch
+
+    from recipes.shards import save_stats, write_shard
+    from tts.latent_norm import LatentNorm
+
+    folder.mkdir()
+    save_stats(folder, LatentNorm(4))
+    for k in range(0, len(samples), per_shard):
+        part = samples[k:k + per_shard]
+        write_shard(folder / f"shard-{k // per_shard:05d}.safetensors", [f"u{k + i}" for i in range(len(part))],
+                    [torch.zeros(round(s.seconds * 50), 4) for s in part], [s.text for s in part],
+                    [s.speaker for s in part])
+    return folder
+
+
+def test_training_fits_on_its_shards_when_they_are_enough(tmp_path):
+    from recipes.fit_duration import MIN_FIT_UTTERANCES, fit_for_training
+    from recipes.train_tts import with_duration_fit
+    from tts import TTSConfig
+
+    samples = synthetic_corpus(n=MIN_FIT_UTTERANCES + 20)
+    record = fit_for_training(write_shards(tmp_path / "enough", samples))
+    assert record["data"]["utterances"] == len(samples) and "enough" in record["data"]["source"]
+    weights = FittedRule.from_record(record["fitted"]).weights
+    assert np.allclose(weights, TRUE_WEIGHTS, rtol=0.05)  # lengths rounded to 20 ms frames
+    assert with_duration_fit(TTSConfig.tiny(), tmp_path / "enough").duration_weights == record
+    few = write_shards(tmp_path / "few", samples[: MIN_FIT_UTTERANCES - 1])
+    assert fit_for_training(few) is None
+    assert with_duration_fit(TTSConfig.tiny(), few) == TTSConfig.tiny()  # the package's fit, kept
+    phones = TTSConfig.tiny(duration_rule="phones")
+    assert with_duration_fit(phones, tmp_path / "enough") is phones  # a rule without numbers: nothing to fit
+
+
+def test_a_fit_is_written_into_a_saved_models_config(tmp_path):
+    from tts import TTSConfig, TTSModel
+
+    samples = synthetic_corpus()
+    shards = write_shards(tmp_path / "shards", samples)
+    TTSModel(TTSConfig.tiny(duration_rule="phones")).save_pretrained(tmp_path / "model")
+    main(["--shards", str(shards), "--model", str(tmp_path / "model")])
+    config = TTSModel.from_pretrained(tmp_path / "model").config
+    assert config.duration_rule == "fitted" and "latent shards" in config.duration_weights["data"]["source"]
+    assert np.allclose(FittedRule.from_record(config.duration_weights["fitted"]).weights, TRUE_WEIGHTS, rtol=0.05)

@@ -9,6 +9,7 @@ from codec.spec import CodecSpec
 from recipes.checkpoint import list_checkpoints
 from recipes.shards import load_codec_spec, load_stats, save_stats
 from recipes.train_tts import Collate, TTSTrainConfig, main, seconds_to_frames, shard_frame_rate, text_gap, train
+from tts.duration import package_weights
 from tts.latent_norm import LatentNorm
 from tts.model import TTSModel
 from tts.text import build_tokenizer
@@ -143,6 +144,8 @@ def test_trained_model_records_the_shards_codec(straight, latents):
     run_dir, _ = straight
     ema = TTSModel.from_pretrained(list_checkpoints(run_dir / "checkpoints")[-1] / "ema")
     assert ema.config.codec == load_codec_spec(latents) and ema.config.codec.kind == "wavcube"
+    # Too few clips to fit durations on (tests/recipes/test_fit_duration.py fits on enough): the package's numbers.
+    assert ema.config.duration_rule == "fitted" and ema.config.duration_weights == package_weights()
 
 
 def test_shards_of_other_latents_are_refused(latents, tmp_path):

@@ -126,3 +126,45 @@ def test_weights_of_another_format_are_refused(tmp_path):
         read_weights(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="non-negative"):
         FittedRule((1.0, -1.0, 0.0, 0.0, 0.0), (0.01, 0.1), 0.1)
+
+
+def test_a_model_config_records_its_weights_and_its_rule_follows_them(caplog):
+    import copy
+    import logging
+
+    from tts import TTSConfig
+    from tts.duration import package_weights
+
+    config = TTSConfig.tiny()
+    assert config.duration_weights == package_weights()  # a new model records the package's fit
+    assert TTSConfig.tiny(duration_rule="phones").duration_weights is None  # a rule without numbers records none
+    slower = copy.deepcopy(package_weights())
+    slower["fitted"]["weights"]["utterance"] = 40.0  # a longer onset and release, in letters
+    other = TTSConfig.tiny(duration_weights=slower)
+    text = "And this the new text."
+    base = get_rule("fitted", config.duration_weights).frames("This is the prompt.", 120, text, 1.0, RATE)
+    assert get_rule("fitted", other.duration_weights).frames("This is the prompt.", 120, text, 1.0, RATE) != base
+    assert TTSConfig.from_dict(other.to_dict()) == other  # saved and loaded with the model
+    legacy = config.to_dict()
+    del legacy["duration_weights"]
+    with caplog.at_level(logging.INFO, logger="tts.model"):
+        assert TTSConfig.from_dict(legacy).duration_weights == package_weights()
+    assert "records no duration weights" in caplog.text
+    broken = copy.deepcopy(package_weights())
+    del broken["fitted"]["weights"]["commas"]
+    with pytest.raises(ValueError, match="not a duration fit's record.*commas"):
+        TTSConfig.tiny(duration_weights=broken)
+    with pytest.raises(ValueError, match="format 99"):
+        TTSConfig.tiny(duration_weights={"format": 99})
+
+
+def test_the_synthesizer_plans_with_the_models_own_numbers(tiny_codec):
+    import copy
+
+    from tts import Synthesizer, TTSConfig, TTSModel
+    from tts.duration import package_weights
+
+    record = copy.deepcopy(package_weights())
+    record["fitted"]["weights"]["utterance"] = 40.0
+    tts = Synthesizer(TTSModel(TTSConfig.tiny(duration_weights=record)), tiny_codec, transcriber=lambda w, sr: "x")
+    assert tts.rules.duration == FittedRule.from_record(record["fitted"]) != get_rule("fitted")
