@@ -74,7 +74,7 @@ def build_voices_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="save a clip as a voice (prepared for the model and codec given)")
     add.add_argument("name", help="the voice's name: lower-case letters, digits, - and _")
-    add.add_argument("clip", help="the reference clip (.wav .flac .ogg .mp3 .aiff; up to 60 s, 3 to 15 s is best)")
+    add.add_argument("clip", help="the reference clip (.wav .flac .ogg .mp3 .aiff; up to 60 s, 3 to 12 s is best: longer ones are cut)")
     add.add_argument("--text", help="what the clip says (default: transcribed by --asr)")
     add.add_argument("--force", action="store_true", help="replace a voice of that name")
     add_model_arguments(add)

@@ -18,8 +18,8 @@ from tts.options import OptionError
 from tts.rules import Reference
 from tts.synthesizer import Job, Progress
 
-# Uploads longer than this are refused before they are decoded: a reference needs at most 15 s
-# (longer ones are cut), and decoding hours of compressed audio would hold the queue.
+# Uploads longer than this are refused before they are decoded: a reference needs at most 15 s (F5-TTS's
+# models: 12 s; longer ones are cut), and decoding hours of compressed audio would hold the queue.
 MAX_REFERENCE_SECONDS = 60.0
 # A streamed request's first piece is cut at clauses to about this much speech, so that its first audio comes
 # once that much is generated rather than a whole chunk of up to 15 s (`SynthesisOptions.first_chunk_seconds`).
@@ -61,7 +61,7 @@ def checked_text(value: object, field: str = "text") -> str:
 def checked_upload(reference: object, transcript: object = None) -> Upload:
     """An uploaded reference file, once its type and its duration (read from the header) are acceptable."""
     if not reference:
-        raise InputError("upload or record a clip of the voice to clone (3 to 15 s of speech)", "reference")
+        raise InputError("upload or record a clip of the voice to clone (3 to 12 s of speech)", "reference")
     if not isinstance(reference, (str, Path)):
         raise InputError(f"reference must be an uploaded audio file, got {type_name(reference)}", "reference")
     if transcript is not None and not isinstance(transcript, str):
@@ -76,7 +76,7 @@ def checked_upload(reference: object, transcript: object = None) -> Upload:
         raise InputError(str(err).replace(str(path), path.name), "reference") from None
     if seconds > MAX_REFERENCE_SECONDS:
         raise InputError(f"the file is {seconds:.0f} s long; the limit is {MAX_REFERENCE_SECONDS:.0f} s. Upload 3 to "
-                         f"15 s of speech.", "reference")
+                         f"12 s of speech.", "reference")
     return Upload(path, (transcript or "").strip() or None)
 
 
