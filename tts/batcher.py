@@ -4,8 +4,9 @@ Each request is checked and prepared in its own handler thread (`Synthesizer.pre
 input error is raised and answered to that user alone); the prepared jobs then meet here. One
 worker thread runs `Synthesizer.generate` on all jobs waiting at that moment, so under load the
 batch grows with the queue and throughput with it, while a lone request starts at once. Streamed
-jobs (`stream`) take turns with the batches: each round generates the waiting jobs, then one piece of
-every open stream, so a long stream never holds the model for long.
+jobs (`stream`) take turns with the batches: each round generates the waiting jobs, then the next chunk
+of every open stream, together (`Synthesizer.advance`), so a long stream never holds the model for long
+and many streams cost about what one does on a device that batches for free.
 
 A job whose `cancelled()` answers True (its client went away) is dropped: before its batch starts,
 between the batches of its pieces (`Synthesizer.generate`), or between the pieces of its stream; a
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 
-from .synthesizer import Cancelled, Job, Synthesizer
+from .synthesizer import Cancelled, Job, Stream, Synthesizer
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class Batcher:
     `stream(job)` → its first text's waveform, piece by piece.
 
     At most `max_jobs` jobs go into one `generate` call, with DiT batches of up to `batch_size`
-    pieces (default: `max_jobs`). Each job's result equals what it gives alone (see `generate`).
-    An error in `generate` (e.g. out of GPU memory) is raised in every caller of that batch.
+    pieces (default: `max_jobs`); open streams share DiT batches of that size too. Each job's result
+    equals what it gives alone (see `generate`). An error in `generate` (e.g. out of GPU memory) is
+    raised in every caller of that batch, one in `advance` in every stream of that round.
     """
 
     def __init__(self, synthesizer: Synthesizer, max_jobs: int = 16, batch_size: int | None = None):
@@ -65,6 +67,7 @@ class Batcher:
         self.max_jobs = max_jobs
         self.batch_size = batch_size or max_jobs
         self.batch_sizes: list[int] = []  # jobs per generate call, for tests and logs
+        self.stream_rounds: list[int] = []  # streams per advance call, likewise
         self._queue: queue.Queue[_Task] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -136,14 +139,15 @@ class Batcher:
                 self._worker.start()
 
     def _work(self) -> None:
-        streams: list[tuple[_Task, Iterator[torch.Tensor]]] = []
+        streams: list[tuple[_Task, Stream]] = []
         while True:
             tasks = self._take(wait=not streams)
-            streams += [(t, iter(self.synthesizer.stream(t.job))) for t in tasks if t.streamed and self._alive(t)]
+            streams += [(t, self.synthesizer.open_stream(t.job)) for t in tasks if t.streamed and self._alive(t)]
             batch = [t for t in tasks if not t.streamed and self._alive(t)]
             if batch:
                 self._generate(batch)
-            streams = [(t, pieces) for t, pieces in streams if self._advance(t, pieces)]
+            if streams:
+                streams = self._advance(streams)
 
     def _take(self, wait: bool) -> list[_Task]:
         """Up to `max_jobs` waiting tasks; with `wait`, block until there is one."""
@@ -177,19 +181,24 @@ class Batcher:
         for t, wavs in zip(batch, results):
             t.results.put(("error", wavs) if isinstance(wavs, Cancelled) else ("done", wavs))
 
-    @staticmethod
-    def _advance(task: _Task, pieces: Iterator[torch.Tensor]) -> bool:
-        """One more piece of a stream; False once it has ended (or failed, or was cancelled)."""
+    def _advance(self, streams: list[tuple[_Task, Stream]]) -> list[tuple[_Task, Stream]]:
+        """The next chunk of every open stream, generated together; the streams that are still open."""
+        self.stream_rounds.append(len(streams))
         try:
-            piece = None if task.job.is_cancelled() else next(pieces, None)
-        except Exception as err:  # noqa: BLE001 - handed to the stream's reader, who raises it
-            task.results.put(("error", err))
-            return False
-        if piece is None:
-            cancelled = task.job.is_cancelled()
-            if cancelled:
-                getattr(pieces, "close", lambda: None)()  # a generator's `finally` runs now, not at collection
-            task.results.put(("error", Cancelled()) if cancelled else ("end", None))
-            return False
-        task.results.put(("piece", piece))
-        return True
+            pieces = self.synthesizer.advance([s for _, s in streams], self.batch_size)
+        except Exception as err:  # noqa: BLE001 - handed to every stream's reader, who raises it
+            for task, _ in streams:
+                task.results.put(("error", err))
+            return []
+        still = []
+        for (task, stream), piece in zip(streams, pieces):
+            if isinstance(piece, Cancelled):
+                task.results.put(("error", piece))
+                continue
+            if piece.numel():
+                task.results.put(("piece", piece))
+            if stream.ended:
+                task.results.put(("end", None))
+            else:
+                still.append((task, stream))
+        return still

@@ -69,6 +69,21 @@ class Job:
         return self.cancelled is not None and self.cancelled()
 
 
+@dataclass
+class Stream:
+    """A job's first text on its way out piece by piece (`Synthesizer.open_stream`, `.advance`): the chunks
+    made so far and how many samples of their join were sent."""
+
+    job: Job
+    pieces: list[Piece]  # the first text's
+    done: list[torch.Tensor] = field(default_factory=list)
+    sent: int = 0
+
+    @property
+    def ended(self) -> bool:
+        return len(self.done) == len(self.pieces)
+
+
 class Synthesizer:
     """Text-to-latent model + codec (+ an ASR for references given without a transcript), run by the
     rules the model's config names."""
@@ -270,24 +285,60 @@ class Synthesizer:
         generated; their concatenation is `rules.join` of the chunks (what `generate` gives before
         `rules.finish`: silence removal, when on, is not applied to a stream). Stops between chunks when
         the job is cancelled, or between ODE steps of a chunk."""
-        pieces = [p for p in job.pieces if p.text_index == 0]
-        done: list[torch.Tensor] = []
-        sent = 0
-        hold = round(self.rules.crossfade(job.options) * self.sample_rate)  # the seam a later chunk may change
-        for i, piece in enumerate(pieces):
-            try:
-                if job.is_cancelled():
-                    return
-                done.append(self._generate([(job, piece)])[0])
-            except Cancelled:
+        stream = self.open_stream(job)
+        while not stream.ended:
+            (piece,) = self.advance([stream])
+            if isinstance(piece, Cancelled):
                 return
-            if job.progress is not None:
-                job.progress(i + 1, len(pieces))
-            joined = self.rules.join(done, job.options)
-            end = joined.shape[0] if i == len(pieces) - 1 else max(sent, joined.shape[0] - hold)
-            if end > sent:
-                yield joined[sent:end]
-                sent = end
+            if piece.numel():
+                yield piece
+
+    def open_stream(self, job: Job) -> Stream:
+        """A stream of `job`'s first text, for `advance`."""
+        return Stream(job, [p for p in job.pieces if p.text_index == 0])
+
+    @torch.inference_mode()
+    def advance(self, streams: Sequence[Stream], batch_size: int | None = None) -> list[torch.Tensor | Cancelled]:
+        """The next chunk of each unfinished stream, generated together: streams sampled alike share DiT batches
+        of up to `batch_size` (default: the first one's `options.batch_size`), each chunk the same as alone.
+        Returns, per stream, its new audio `(T,)` (empty while a seam waits for the next chunk; the rest once
+        it has ended), or `Cancelled()` for a stream cancelled before or during its chunk."""
+        out: list[Any] = [None] * len(streams)
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, stream in enumerate(streams):
+            if stream.ended:
+                raise ValueError("advance: a stream that has ended has no next chunk")
+            if stream.job.is_cancelled():
+                out[i] = Cancelled()
+                continue
+            o = stream.job.options
+            groups[o.nfe, o.cfg, o.sway, o.solver, o.schedule].append(i)
+        size = batch_size or (streams[0].job.options.batch_size if streams else 1)
+        for members in groups.values():
+            for start in range(0, len(members), size):
+                batch = members[start:start + size]
+                try:
+                    wavs = self._generate([(streams[i].job, streams[i].pieces[len(streams[i].done)]) for i in batch])
+                except Cancelled:  # every stream of the batch was cancelled while it sampled
+                    for i in batch:
+                        out[i] = Cancelled()
+                    continue
+                for i, wav in zip(batch, wavs):
+                    out[i] = self._sendable(streams[i], wav)
+        return out
+
+    def _sendable(self, stream: Stream, chunk: torch.Tensor) -> torch.Tensor:
+        """Add a stream's new chunk; its join's samples that no later seam can change and were not sent yet."""
+        stream.done.append(chunk)
+        job = stream.job
+        if job.progress is not None:
+            job.progress(len(stream.done), len(stream.pieces))
+        joined = self.rules.join(stream.done, job.options)
+        hold = round(self.rules.crossfade(job.options) * self.sample_rate)  # the seam a later chunk may change
+        end = joined.shape[0] if stream.ended else max(stream.sent, joined.shape[0] - hold)
+        piece = joined[stream.sent:end]
+        stream.sent = max(stream.sent, end)
+        return piece
 
     def prepare_reference(self, ref_wav: AudioInput, ref_sr: int | None, ref_text: str | None,
                           opts: SynthesisOptions) -> Reference:

@@ -134,21 +134,37 @@ def test_a_job_cancelled_inside_generate_gets_cancelled():
         batcher.run(FakeJob("a", cancelled=lambda: True), poll_seconds=0.01)
 
 
+class FakeStream:
+    def __init__(self, job, n):
+        self.job, self.n, self.i = job, n, 0
+
+    @property
+    def ended(self):
+        return self.i == self.n
+
+
 class StreamingSynthesizer(BlockingSynthesizer):
-    """`stream` yields `n` pieces, recording when each is made and whether its generator was closed."""
+    """Streams of `n` chunks, chunk i being `[i, i]`; `rounds` records how many streams each `advance` served."""
 
     def __init__(self, n=4):
         super().__init__()
-        self.n, self.made, self.closed = n, [], threading.Event()
+        self.n, self.made, self.rounds = n, [], []
         self.release.set()
 
-    def stream(self, job):
-        try:
-            for i in range(self.n):
-                self.made.append((job.pieces, i))
-                yield torch.full((2,), float(i))
-        finally:
-            self.closed.set()
+    def open_stream(self, job):
+        return FakeStream(job, self.n)
+
+    def advance(self, streams, batch_size=None):
+        self.rounds.append(len(streams))
+        out = []
+        for stream in streams:
+            if stream.job.is_cancelled():
+                out.append(Cancelled())
+                continue
+            self.made.append((stream.job.pieces, stream.i))
+            out.append(torch.full((2,), float(stream.i)))
+            stream.i += 1
+        return out
 
 
 def test_a_stream_yields_its_pieces_in_order_and_takes_turns_with_batches():
@@ -168,9 +184,10 @@ def test_closing_a_stream_drops_the_rest_of_its_job():
     pieces = batcher.stream(FakeJob("s"), poll_seconds=0.01)
     next(pieces)
     pieces.close()  # the client went away
-    assert synth.closed.wait(10)
-    assert len(synth.made) < 1000
     assert batcher.run(FakeJob("next"), poll_seconds=0.01)[0].item() == 4  # the worker goes on
+    made = len(synth.made)
+    time.sleep(0.1)
+    assert len(synth.made) == made < 1000  # and makes no more of the closed stream
 
 
 def test_a_cancelled_stream_raises_cancelled():
@@ -182,4 +199,29 @@ def test_a_cancelled_stream_raises_cancelled():
     with pytest.raises(Cancelled):
         for _ in pieces:
             pass
-    assert synth.closed.wait(10)
+    made = len(synth.made)
+    time.sleep(0.1)
+    assert len(synth.made) == made < 1000
+
+
+def test_streams_open_together_are_advanced_together():
+    synth = StreamingSynthesizer(n=3)
+    batcher = Batcher(synth)
+    hold = BlockingSynthesizer()  # the first round is a batch that waits, so that the three streams queue up
+    synth.generate, synth.release, synth.started = hold.generate, hold.release, hold.started
+    first = threading.Thread(target=lambda: batcher.run(FakeJob("wait"), poll_seconds=0.01))
+    first.start()
+    assert hold.started.wait(10)
+    streams = [batcher.stream(FakeJob(name), poll_seconds=0.01) for name in ("a", "b", "c")]
+    got = {}
+    readers = [threading.Thread(target=lambda name=name, s=s: got.__setitem__(name, [p[0].item() for p in s]))
+               for name, s in zip("abc", streams)]
+    for r in readers:
+        r.start()
+    while batcher._queue.qsize() < 3:
+        time.sleep(0.01)
+    hold.release.set()
+    for t in [first, *readers]:
+        t.join(10)
+    assert got == {name: [0.0, 1.0, 2.0] for name in "abc"}
+    assert synth.rounds == [3, 3, 3]  # one advance per chunk, serving all three

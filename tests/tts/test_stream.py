@@ -114,3 +114,25 @@ def test_seconds_set_each_texts_length_and_match_the_duration_option(tts, ref):
     torch.testing.assert_close(b, alone, rtol=0, atol=1e-6)  # the same as the duration option asks for one text
     with pytest.raises(ValueError, match="one length per text"):
         tts.synthesize_batch(texts, ref, SR, REF_TEXT, seconds=[1.0])
+
+
+def test_streams_advanced_together_share_dit_batches_and_each_equals_its_own_stream(tts, ref, monkeypatch):
+    opts = dict(max_chunk_seconds=1.5, remove_silence=False, nfe=4)
+    jobs = [tts.prepare([TEXT], ref, SR, REF_TEXT, seed=seed, **opts) for seed in (1, 2)]
+    alone = [torch.cat(list(tts.stream(job))) for job in jobs]
+    calls = []
+    velocity = tts.model.dit.velocity
+    monkeypatch.setattr(tts.model.dit, "velocity", lambda *a: calls.append(a[0].shape[0]) or velocity(*a))
+    streams = [tts.open_stream(job) for job in jobs]
+    parts: list[list[torch.Tensor]] = [[], []]
+    rounds = 0
+    while not all(s.ended for s in streams):
+        live = [i for i, s in enumerate(streams) if not s.ended]
+        for i, piece in zip(live, tts.advance([streams[i] for i in live])):
+            parts[i].append(piece)
+        rounds += 1
+    for a, p in zip(alone, parts):
+        torch.testing.assert_close(torch.cat(p), a, rtol=0, atol=1e-5)
+    assert len(calls) == 4 * rounds and set(calls) == {4}  # both streams (× 2 for CFG) in each step's one call
+    with pytest.raises(ValueError, match="has ended"):
+        tts.advance(streams)
