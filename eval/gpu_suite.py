@@ -13,6 +13,8 @@ Steps, in order (`STEPS`; caps in seconds, GPU / dry):
 - `throughput`: `eval.bench_tts --concurrency 1 4 16` (the app's batcher), seconds of speech per second;
 - `codec-rtf`: `eval.bench_codec`, WavCube's encode/decode real-time factors, fp32 and bf16;
 - `streaming`: `eval.bench_streaming`, shortened and streamed decoding: error and time per push;
+- `first-audio`: `eval.bench_first_audio --streams 4`, base size: time to first audio streamed and whole, and
+  four streams served one by one or together (the batcher's `stream_batch`);
 - `learning`: `eval.suite_learning`, the learning benchmark's generalise tier cut to the time left.
 
 Each step runs as its own process group, killed at its cap; its output goes to `logs/<step>.log`
@@ -90,7 +92,10 @@ STEPS = [
          ["eval.bench_streaming", "--codecs", "wavcube-tiny", "vocos-tiny", "--prompt-seconds", "1",
           "--seconds", "2", "--context", "40", "--lookahead", "10", "--json", "{out}/streaming.json"],
          results="streaming.json"),
-    Step("learning", "bench_learning's generalise tier, cut to the time left", None, 28,
+    Step("first-audio", "bench_first_audio: first audio, streamed and whole; 4 streams one by one and together",
+         75, 1, ["eval.bench_first_audio", "--device", "cuda", "--preset", "base", "--streams", "4"],
+         []),  # dry: the full-size codec; the tests run it at the tiny size (tests/eval/test_bench_first_audio.py)
+    Step("learning", "bench_learning's generalise tier, cut to the time left", None, 27,
          ["eval.suite_learning", "--device", "cuda", "--out", "{out}", "--seconds", "{seconds}"],
          ["eval.suite_learning", "--dry", "--out", "{out}", "--seconds", "{seconds}"],
          results="learning.json"),
@@ -115,6 +120,7 @@ def warm_up() -> None:
     import pytest  # noqa: F401
 
     import codec  # noqa: F401
+    import eval.bench_first_audio  # noqa: F401
     import eval.bench_learning  # noqa: F401
     import eval.bench_streaming  # noqa: F401
     import eval.bench_tts  # noqa: F401

@@ -204,9 +204,10 @@ def test_a_cancelled_stream_raises_cancelled():
     assert len(synth.made) == made < 1000
 
 
-def test_streams_open_together_are_advanced_together():
+@pytest.mark.parametrize("stream_batch, rounds", [(None, [1] * 9), (3, [3, 3, 3]), (2, [2, 1] * 3)])
+def test_streams_open_together_are_advanced_stream_batch_at_a_time(stream_batch, rounds):
     synth = StreamingSynthesizer(n=3)
-    batcher = Batcher(synth)
+    batcher = Batcher(synth, stream_batch=stream_batch)  # None: one by one, as on a CPU
     hold = BlockingSynthesizer()  # the first round is a batch that waits, so that the three streams queue up
     synth.generate, synth.release, synth.started = hold.generate, hold.release, hold.started
     first = threading.Thread(target=lambda: batcher.run(FakeJob("wait"), poll_seconds=0.01))
@@ -224,4 +225,9 @@ def test_streams_open_together_are_advanced_together():
     for t in [first, *readers]:
         t.join(10)
     assert got == {name: [0.0, 1.0, 2.0] for name in "abc"}
-    assert synth.rounds == [3, 3, 3]  # one advance per chunk, serving all three
+    assert synth.rounds == rounds  # each chunk of the three streams, in `stream_batch`es
+
+
+def test_stream_batch_must_be_positive():
+    with pytest.raises(ValueError, match="stream_batch must be at least 1"):
+        Batcher(StreamingSynthesizer(), stream_batch=0)
