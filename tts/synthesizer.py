@@ -69,6 +69,11 @@ class Job:
         return self.cancelled is not None and self.cancelled()
 
 
+def sampled_alike(options: SynthesisOptions) -> tuple:
+    """What pieces must share to be sampled in one DiT batch: the ODE's settings."""
+    return options.nfe, options.cfg, options.sway, options.solver, options.schedule
+
+
 @dataclass
 class Stream:
     """A job's first text on its way out piece by piece (`Synthesizer.open_stream`, `.advance`): the chunks
@@ -245,8 +250,7 @@ class Synthesizer:
         batch_size = batch_size or jobs[0].options.batch_size
         groups: dict[tuple, list[tuple[int, Piece]]] = defaultdict(list)
         for j, job in enumerate(jobs):
-            o = job.options
-            groups[o.nfe, o.cfg, o.sway, o.solver, o.schedule].extend((j, p) for p in job.pieces)
+            groups[sampled_alike(job.options)].extend((j, p) for p in job.pieces)
         audio: list[dict[tuple[int, int], torch.Tensor]] = [{} for _ in jobs]
         dropped: set[int] = set()
         for items in groups.values():
@@ -311,8 +315,7 @@ class Synthesizer:
             if stream.job.is_cancelled():
                 out[i] = Cancelled()
                 continue
-            o = stream.job.options
-            groups[o.nfe, o.cfg, o.sway, o.solver, o.schedule].append(i)
+            groups[sampled_alike(stream.job.options)].append(i)
         size = batch_size or (streams[0].job.options.batch_size if streams else 1)
         for members in groups.values():
             for start in range(0, len(members), size):
