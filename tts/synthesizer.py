@@ -182,6 +182,8 @@ class Synthesizer:
             raise ValueError(f"seconds: one length per text ({len(texts)} texts, {len(seconds)} lengths), "
                              "and no duration option beside it")
         opts = (options or self.options).replace(**overrides)
+        for s in seconds:  # checked as the duration option is, before the family's own terms can hide a bad one
+            opts.replace(duration=s)
         ref = ref_wav if isinstance(ref_wav, Reference) else self.prepare_reference(ref_wav, ref_sr, ref_text, opts)
         jobs = [self.prepare([text], ref, options=opts, progress=progress, duration=self.rules.duration_for(ref, s))
                 for text, s in zip(texts, seconds)]

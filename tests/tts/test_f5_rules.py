@@ -6,6 +6,7 @@ import torch
 
 from tts import SynthesisOptions, Synthesizer, TextError
 from tts import load_f5_checkpoint
+from tts.options import OptionError
 from tts.rules.f5 import SHORT_TEXT_BYTES, SHORT_TEXT_SPEED, crossfade, new_frames, reference_text, split_text
 from tts.text import F5Tokenizer, build_tokenizer, read_vocab
 
@@ -158,3 +159,6 @@ def test_seconds_ask_for_that_much_new_speech_in_f5s_terms(f5_model):
                                       "hello world", seconds=[1.0, 0.5])
     hop = tts.codec.hop_length
     assert (a.numel(), b.numel()) == (round(1.0 * sr / hop) * hop, round(0.5 * sr / hop) * hop)
+    for bad in (-1.0, 0.0, float("nan")):  # in F5-TTS's terms (the reference added) -1 s would pass unseen
+        with pytest.raises(OptionError, match="duration must be a number from 0.1"):
+            tts.synthesize_batch(["hello world."], ref, 24000, "hello world", seconds=[bad])
