@@ -75,6 +75,18 @@ def f5_reference() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_codec_dir(tmp_path_factory) -> Path:
+    """A tiny WavCube checkpoint folder (config.json + model.safetensors), random weights of seed 0. Shared by the
+    whole session: a test that changes a checkpoint copies it first."""
+    from codec import WavCube, WavCubeConfig
+
+    directory = tmp_path_factory.mktemp("codec")
+    torch.manual_seed(0)
+    WavCube(WavCubeConfig.tiny()).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def tiny_vocos(tmp_path_factory) -> Path:
     """A Vocos mel vocoder in its hub layout (config.yaml + pytorch_model.bin), tiny, random weights."""
     import yaml

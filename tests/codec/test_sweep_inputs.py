@@ -128,14 +128,6 @@ def test_sample_rates_below_the_minimum_are_refused(tmp_path):
         WavCube(WavCubeConfig.tiny()).encode(torch.randn(3 * 3000), 3000)
 
 
-@pytest.fixture(scope="module")
-def codec_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("codec")
-    WavCube(WavCubeConfig.tiny()).save_pretrained(directory)
-    return directory
-
-
 @contextmanager
 def file_size_limit(limit_bytes: int):
     """Writes past `limit_bytes` fail with EFBIG, as writes to a full disk fail with ENOSPC: at the OS, below
@@ -161,18 +153,18 @@ def one_error_line(capsys, *expected: str) -> str:
     return lines[0]
 
 
-def test_encode_refuses_two_inputs_for_one_output(codec_dir, tmp_path, capsys):
+def test_encode_refuses_two_inputs_for_one_output(tiny_codec_dir, tmp_path, capsys):
     (tmp_path / "in").mkdir()
     for suffix in (".wav", ".flac", ".ogg"):
         sf.write(tmp_path / "in" / f"ref{suffix}", speechlike(1.0).numpy(), 16000)
     out = tmp_path / "out"
-    assert codec_main(["encode", str(tmp_path / "in"), str(out), "--checkpoint", str(codec_dir)]) == 2
+    assert codec_main(["encode", str(tmp_path / "in"), str(out), "--checkpoint", str(tiny_codec_dir)]) == 2
     one_error_line(capsys, "two inputs would be written to one output", "ref.pt", "ref.flac", "ref.ogg")
     assert not out.exists()  # refused before any work
 
 
 @pytest.mark.parametrize("link", ["same", "hard"])
-def test_no_cli_writes_over_its_input(codec_dir, tmp_path, capsys, link):
+def test_no_cli_writes_over_its_input(tiny_codec_dir, tmp_path, capsys, link):
     victim = tmp_path / "victim.pt"  # audio under a name encode may write (libsndfile reads it by its header)
     sf.write(victim, speechlike(1.0).numpy(), 16000, format="WAV")
     out = victim
@@ -180,26 +172,26 @@ def test_no_cli_writes_over_its_input(codec_dir, tmp_path, capsys, link):
         out = tmp_path / "other.pt"
         os.link(victim, out)
     before = victim.read_bytes()
-    assert codec_main(["encode", str(victim), str(out), "--checkpoint", str(codec_dir)]) == 2
+    assert codec_main(["encode", str(victim), str(out), "--checkpoint", str(tiny_codec_dir)]) == 2
     one_error_line(capsys, f"the output {out} is the input {victim}")
     assert victim.read_bytes() == before
 
 
 @pytest.mark.parametrize("command, out, suffix", [("encode", "out.txt", ".pt"), ("encode", "out.wav", ".pt"),
                                                   ("decode", "out.txt", ".wav")])
-def test_only_writable_output_suffixes(codec_dir, tmp_path, capsys, command, out, suffix):
+def test_only_writable_output_suffixes(tiny_codec_dir, tmp_path, capsys, command, out, suffix):
     src = tmp_path / "in.wav"
     sf.write(src, speechlike(1.0).numpy(), 16000)
     if command == "decode":
         src = tmp_path / "in.pt"
         torch.save({"latent": torch.zeros(10, 128)}, src)
-    assert codec_main([command, str(src), str(tmp_path / out), "--checkpoint", str(codec_dir)]) == 2
+    assert codec_main([command, str(src), str(tmp_path / out), "--checkpoint", str(tiny_codec_dir)]) == 2
     one_error_line(capsys, out, suffix)
     assert not (tmp_path / out).exists()
 
 
 @pytest.mark.parametrize("command", ["encode", "decode"])
-def test_a_full_disk_is_one_error_line_and_no_file(codec_dir, tmp_path, capsys, command):
+def test_a_full_disk_is_one_error_line_and_no_file(tiny_codec_dir, tmp_path, capsys, command):
     (tmp_path / "in").mkdir()
     for name in ("a", "b"):
         sf.write(tmp_path / "in" / f"{name}.wav", speechlike(10.0).numpy(), 16000)
@@ -209,7 +201,7 @@ def test_a_full_disk_is_one_error_line_and_no_file(codec_dir, tmp_path, capsys, 
             (tmp_path / "in" / f"{name}.wav").unlink()
     out = tmp_path / "out"
     with file_size_limit(100_000):  # a's latent (250 KB) or audio (320 KB) does not fit
-        code = codec_main([command, str(tmp_path / "in"), str(out), "--checkpoint", str(codec_dir)])
+        code = codec_main([command, str(tmp_path / "in"), str(out), "--checkpoint", str(tiny_codec_dir)])
     assert code == 2
     one_error_line(capsys, f"{out / 'a'}", "File too large")
     assert not [p for p in out.rglob("*") if p.is_file()] and not leftovers(tmp_path)
@@ -246,14 +238,14 @@ def test_every_file_we_write_gets_the_umasks_mode(tmp_path, mask, mode):
     ({"depth": 2}, "unknown field decoder.depth"),
     ({"causal": 1}, "decoder.causal must be true or false, got 1"),
 ])
-def test_a_broken_codec_config_names_the_file_and_field(codec_dir, tmp_path, change, message):
+def test_a_broken_codec_config_names_the_file_and_field(tiny_codec_dir, tmp_path, change, message):
     import json
     import shutil
 
     from codec.checkpoint import CheckpointError
 
     broken = tmp_path / "codec"
-    shutil.copytree(codec_dir, broken)
+    shutil.copytree(tiny_codec_dir, broken)
     meta = json.loads((broken / "config.json").read_text())
     decoder = meta["config"]["decoder"]
     for key, value in change.items():

@@ -3,16 +3,9 @@ import json
 import pytest
 import soundfile as sf
 
-from codec import WavCube, WavCubeConfig
 from eval.cli import main
 from eval.protocol import read_pair_list
 
-
-@pytest.fixture(scope="module")
-def tiny_codec_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny_codec")
-    WavCube(WavCubeConfig.tiny()).save_pretrained(path)
-    return path
 
 
 def test_tts_ground_truth_on_a_derived_list(real_librispeech_tree, tmp_path):
@@ -29,15 +22,24 @@ def test_tts_ground_truth_on_a_derived_list(real_librispeech_tree, tmp_path):
     assert len(read_pair_list(out / "pairs.lst", real_librispeech_tree)) >= 2
 
 
-def test_tts_generates_with_the_tts_model(real_librispeech_tree, tiny_codec_dir, tmp_path):
-    """The `--model` path end to end with a tiny random tts.Synthesizer: its audio is noise, so only the
-    mechanics are checked (generation, batching by prompt, options, reports), not the scores."""
+@pytest.fixture(scope="module")
+def tiny_tts_dir(tmp_path_factory):
+    """A tiny random TTS model folder (seed 0): its audio is noise, so the tests below check mechanics only."""
+    import torch
+
     from tts import TTSConfig, TTSModel
 
-    model_dir = tmp_path / "tts"
-    TTSModel(TTSConfig.tiny()).save_pretrained(model_dir)
+    directory = tmp_path_factory.mktemp("tts")
+    torch.manual_seed(0)
+    TTSModel(TTSConfig.tiny()).save_pretrained(directory)
+    return directory
+
+
+def test_tts_generates_with_the_tts_model(real_librispeech_tree, tiny_codec_dir, tiny_tts_dir, tmp_path):
+    """The `--model` path end to end with a tiny random tts.Synthesizer: its audio is noise, so only the
+    mechanics are checked (generation, batching by prompt, options, reports), not the scores."""
     out = tmp_path / "run"
-    args = ["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--limit", "3", "--model", str(model_dir),
+    args = ["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--limit", "3", "--model", str(tiny_tts_dir),
             "--codec", str(tiny_codec_dir), "--nfe", "2", "--duration", "1.5", "--asr", "pocketsphinx",
             "--device", "cpu", "--out", str(out)]
     assert main(args) == 0
@@ -49,14 +51,12 @@ def test_tts_generates_with_the_tts_model(real_librispeech_tree, tiny_codec_dir,
     assert main(args[:-2] + ["--nfe", "4", "--out", str(out)]) == 2
 
 
-def test_tts_durations_truth_gives_each_target_its_real_length(real_librispeech_tree, tiny_codec_dir, tmp_path):
+def test_tts_durations_truth_gives_each_target_its_real_length(real_librispeech_tree, tiny_codec_dir, tiny_tts_dir,
+                                                               tmp_path):
     from codec.audio import audio_duration
-    from tts import TTSConfig, TTSModel
 
-    model_dir = tmp_path / "tts"
-    TTSModel(TTSConfig.tiny()).save_pretrained(model_dir)
     out = tmp_path / "run"
-    args = ["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--limit", "2", "--model", str(model_dir),
+    args = ["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--limit", "2", "--model", str(tiny_tts_dir),
             "--codec", str(tiny_codec_dir), "--nfe", "2", "--remove-silence", "false", "--asr", "pocketsphinx",
             "--device", "cpu", "--out", str(out)]
     assert main(args + ["--durations", "truth"]) == 0
@@ -68,14 +68,10 @@ def test_tts_durations_truth_gives_each_target_its_real_length(real_librispeech_
     assert main(args + ["--durations", "f5", "--duration", "2.0"]) == 2  # one length for all beside it: refused
 
 
-def test_tts_over_seeds_reports_each_and_the_mean(real_librispeech_tree, tiny_codec_dir, tmp_path):
-    from tts import TTSConfig, TTSModel
-
-    model_dir = tmp_path / "tts"
-    TTSModel(TTSConfig.tiny()).save_pretrained(model_dir)
+def test_tts_over_seeds_reports_each_and_the_mean(real_librispeech_tree, tiny_codec_dir, tiny_tts_dir, tmp_path):
     out = tmp_path / "run"
     assert main(["tts", "--librispeech", str(real_librispeech_tree), "--derive", "--limit", "2", "--model",
-                 str(model_dir), "--codec", str(tiny_codec_dir), "--nfe", "2", "--duration", "1.0", "--asr",
+                 str(tiny_tts_dir), "--codec", str(tiny_codec_dir), "--nfe", "2", "--duration", "1.0", "--asr",
                  "pocketsphinx", "--device", "cpu", "--seeds", "0", "1", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     per_seed = [json.loads((out / f"seed-{s}" / "report.json").read_text()) for s in (0, 1)]

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-import torch
 
-from codec import WavCube, WavCubeConfig
 from recipes.manifest import Utterance, write_manifest
 from tests.conftest import TESTDATA, speechlike
 
@@ -78,14 +76,6 @@ def clips_manifest(tmp_path_factory, speech: list[dict]) -> Path:
         utts.append(Utterance(r["id"], str(path), duration, r["speaker"], r["transcript"]))
     write_manifest(root / "train.tsv", utts)
     return root / "train.tsv"
-
-
-@pytest.fixture(scope="session")
-def tiny_codec_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("codec")
-    torch.manual_seed(0)
-    WavCube(WavCubeConfig.tiny()).save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="session")
