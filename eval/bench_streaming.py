@@ -57,27 +57,10 @@ def build(name: str, path: str | None = None) -> Codec:
     if name == "vocos-base":
         return random_mel_codec().eval()
     if name == "vocos-tiny":
-        return tiny_vocos_codec().eval()
+        return random_mel_codec(dim=16, intermediate_dim=32, num_layers=1).eval()  # the tests' tiny Vocos
     if name == "griffin-lim":
         return MelCodec.griffin_lim()
     raise ValueError(f"unknown codec {name!r}")
-
-
-def tiny_vocos_codec() -> MelCodec:
-    """The tests' tiny Vocos (one ConvNeXt layer, dim 16) on F5-TTS's mel, random weights."""
-    from vocos import Vocos
-    from vocos.feature_extractors import MelSpectrogramFeatures
-    from vocos.heads import ISTFTHead
-    from vocos.models import VocosBackbone
-
-    from codec.mel import MelConfig, VocosVocoder
-
-    c = MelConfig()
-    vocos = Vocos(MelSpectrogramFeatures(sample_rate=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_length,
-                                         n_mels=c.n_mels, padding="center"),
-                  VocosBackbone(input_channels=c.n_mels, dim=16, intermediate_dim=32, num_layers=1),
-                  ISTFTHead(dim=16, n_fft=c.n_fft, hop_length=c.hop_length, padding="same"))
-    return MelCodec(c, VocosVocoder(vocos))
 
 
 def speech(seconds: float, clip: str, sample_rate: int) -> torch.Tensor:

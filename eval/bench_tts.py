@@ -69,8 +69,9 @@ def build_ours(codec_kind: str, preset: str, device: torch.device) -> Synthesize
     return Synthesizer(model.to(device).eval(), codec.to(device).eval(), transcriber=no_asr)
 
 
-def random_mel_codec():
-    """F5-TTS's mel + a Vocos of `charactr/vocos-mel-24khz`'s architecture, random weights (no download)."""
+def random_mel_codec(dim: int = 512, intermediate_dim: int = 1536, num_layers: int = 8):
+    """F5-TTS's mel + a Vocos of `charactr/vocos-mel-24khz`'s architecture (the default sizes), random weights
+    (no download)."""
     from vocos import Vocos
     from vocos.feature_extractors import MelSpectrogramFeatures
     from vocos.heads import ISTFTHead
@@ -81,8 +82,9 @@ def random_mel_codec():
     c = MelConfig()
     vocos = Vocos(MelSpectrogramFeatures(sample_rate=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_length,
                                          n_mels=c.n_mels, padding="center"),
-                  VocosBackbone(input_channels=c.n_mels, dim=512, intermediate_dim=1536, num_layers=8),
-                  ISTFTHead(dim=512, n_fft=c.n_fft, hop_length=c.hop_length, padding="same"))
+                  VocosBackbone(input_channels=c.n_mels, dim=dim, intermediate_dim=intermediate_dim,
+                                num_layers=num_layers),
+                  ISTFTHead(dim=dim, n_fft=c.n_fft, hop_length=c.hop_length, padding="same"))
     return MelCodec(c, VocosVocoder(vocos))
 
 
