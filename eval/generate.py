@@ -51,13 +51,19 @@ def check_generation_record(out_dir: str | os.PathLike, record: Mapping[str, Any
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def checked_durations(durations: str) -> str:
+    """`durations` if it names one of `DURATIONS`, else ValueError listing them."""
+    if durations not in DURATIONS:
+        raise ValueError(f"durations must be one of {DURATIONS}, got {durations!r}")
+    return durations
+
+
 def new_seconds(pair: EvalPair, durations: str, speed: float = 1.0) -> float | None:
     """How long the new speech of `pair` is asked to be: None for `model` (the model's own duration rule);
     for `f5`, F5-TTS's eval estimate (`eval/utils_eval.py`): the prompt's seconds per UTF-8 byte of its
     transcript as written (a space added after a one-byte final character) times the target text's bytes;
     for `truth`, the target's real length (F5-TTS's `use_truth_duration`). Both divided by `speed`."""
-    if durations not in DURATIONS:
-        raise ValueError(f"durations must be one of {DURATIONS}, got {durations!r}")
+    checked_durations(durations)
     if durations == "model":
         return None
     if durations == "truth":
@@ -114,8 +120,7 @@ def generate_test_set(
     """
     out_dir = Path(out_dir)
     options = dict(options or {})
-    if durations not in DURATIONS:  # before anything is written
-        raise ValueError(f"durations must be one of {DURATIONS}, got {durations!r}")
+    checked_durations(durations)  # before anything is written
     check_generation_record(out_dir, {**record, "options": options,
                                       **({"durations": durations} if durations != "model" else {})})
     pending = [p for p in pairs if not output_path(out_dir, p).is_file()]
