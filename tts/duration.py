@@ -287,8 +287,8 @@ RULES: dict[str, Callable[[], DurationRule]] = {
     "bytes": ByteRule,
     "phones": PhoneRule,
     "letters": LetterRule,
-    "fitted": lambda: FittedRule.from_record(_package_weights()["fitted"]),
-    "learned": lambda: learned_rule(_package_weights()),
+    "fitted": lambda: _weighted_rule("fitted", _package_weights()),
+    "learned": lambda: _weighted_rule("learned", _package_weights()),
 }
 
 
@@ -300,7 +300,12 @@ def get_rule(name: str, weights: dict[str, Any] | None = None) -> DurationRule:
     if weights is None or name not in WEIGHTED_RULES:
         return _rule(name)
     check_weights(weights)
-    return FittedRule.from_record(weights["fitted"]) if name == "fitted" else learned_rule(weights)
+    return _weighted_rule(name, weights)
+
+
+def _weighted_rule(name: str, record: dict[str, Any]) -> DurationRule:
+    """`fitted` or `learned` with the numbers of a fit's record."""
+    return FittedRule.from_record(record["fitted"]) if name == "fitted" else learned_rule(record)
 
 
 @lru_cache(maxsize=None)
