@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tts.duration import (RULES, WEIGHTS_FILE, ByteRule, DurationRule, FittedRule, learned_rule, normalized,
+from tts.duration import (RULES, WEIGHTED_RULES, WEIGHTS_FILE, ByteRule, DurationRule, get_rule, normalized,
                           read_weights)
 
 from .protocol import DEFAULT_PAIR_LIST, PROMPT_RANGE_S, TARGET_RANGE_S, read_pair_rows
@@ -141,16 +141,13 @@ def summary(errs: Sequence[float]) -> dict[str, float]:
 
 def rows_for(names: Sequence[str], weights: str | os.PathLike | None) -> list[tuple[str, str, DurationRule, Callable]]:
     """(rule, text form, rule object, text map) for each row of the table; `bytes` gets two rows."""
-    record = read_weights(weights) if weights and {"fitted", "learned"} & set(names) else None
+    record = read_weights(weights) if weights and set(WEIGHTED_RULES) & set(names) else None
     rows: list[tuple[str, str, DurationRule, Callable[[str], str]]] = []
     for name in names:
         if name == "bytes":
             rows += [("bytes", "as written", ByteRule(), str), ("bytes", "normalised", ByteRule(), normalized)]
-        elif record is not None and name in ("fitted", "learned"):
-            rule = FittedRule.from_record(record["fitted"]) if name == "fitted" else learned_rule(record)
-            rows.append((name, "normalised", rule, str))
-        else:
-            rows.append((name, "normalised", RULES[name](), str))
+        else:  # a weighted rule with the given weights, else the package's
+            rows.append((name, "normalised", get_rule(name, record), str))
     return rows
 
 
